@@ -1,0 +1,2 @@
+"""Tokenizers: images (and audio) <-> discrete tokens."""
+from jaxtok.tokenizers.conv_vq import ConvVQAutoencoder

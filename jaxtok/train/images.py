@@ -1,0 +1,59 @@
+"""PNG outputs a person looks at: grids of originals beside reconstructions, and training curves."""
+import pathlib
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from jaxtok.data import transforms
+
+
+def image_grid(rows: Sequence[np.ndarray], min_display_size: int = 96, padding: int = 2) -> np.ndarray:
+  """Tiles rows of images (each `[n, h, w, 3]` float in [-1, 1], same n) into one uint8 `[H, W, 3]` picture.
+
+  Small images are enlarged by an integer factor (nearest neighbour) to at least `min_display_size` pixels.
+  """
+  num_columns = len(rows[0])
+  height, width = rows[0].shape[1:3]
+  scale = max(1, -(-min_display_size // height))
+  cell_h, cell_w = height * scale + padding, width * scale + padding
+  canvas = np.full((len(rows) * cell_h + padding, num_columns * cell_w + padding, 3), 255, np.uint8)
+  for r, row in enumerate(rows):
+    if len(row) != num_columns:
+      raise ValueError(f"Every row needs {num_columns} images, row {r} has {len(row)}.")
+    for c, image in enumerate(transforms.to_uint8(row)):
+      big = image.repeat(scale, axis=0).repeat(scale, axis=1)
+      top, left = r * cell_h + padding, c * cell_w + padding
+      canvas[top:top + big.shape[0], left:left + big.shape[1]] = big
+  return canvas
+
+
+def save_reconstruction_grid(path: pathlib.Path, originals: np.ndarray, reconstructions: np.ndarray,
+                             columns: int = 8) -> None:
+  """Writes a PNG: bands of `columns` originals, each band followed by the same images reconstructed."""
+  rows = []
+  for start in range(0, len(originals) - columns + 1, columns):
+    rows += [originals[start:start + columns], reconstructions[start:start + columns]]
+  if not rows:
+    rows = [originals, reconstructions]
+  Image.fromarray(image_grid(rows)).save(path)
+
+
+def save_curves(path: pathlib.Path, train_history: list[dict[str, float]], eval_history: list[dict[str, float]]) -> None:
+  """Writes a PNG with the training loss and the eval PSNR (with its mean-colour baseline) against the step."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  figure, (loss_axes, psnr_axes) = plt.subplots(1, 2, figsize=(10, 3.5))
+  loss_axes.plot([h["step"] for h in train_history], [h["loss"] for h in train_history])
+  loss_axes.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
+  steps = [h["step"] for h in eval_history]
+  psnr_axes.plot(steps, [h["psnr"] for h in eval_history], marker="o", label="model")
+  psnr_axes.plot(steps, [h["mean_colour_baseline_psnr"] for h in eval_history], linestyle="--",
+                 label="mean-colour baseline")
+  psnr_axes.set(xlabel="step", ylabel="eval PSNR (dB)", title="eval PSNR")
+  psnr_axes.legend()
+  figure.tight_layout()
+  figure.savefig(path, dpi=100)
+  plt.close(figure)

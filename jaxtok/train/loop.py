@@ -1,0 +1,189 @@
+"""The main job: train a quantized autoencoder from a config, with evaluation, checkpoints and resumption.
+
+`train_and_evaluate(config, workdir)` resumes from the latest checkpoint in `workdir` if there is one, so rerunning
+the same command after a kill or preemption continues the run; the resumed run is bitwise identical on CPU to one
+that was never interrupted (the state holds every random key, and the data iterator position is checkpointed).
+SIGTERM (a Cloud TPU preemption notice) makes the loop save a checkpoint at the current step and return. A loss that
+becomes NaN or infinite stops the run with NonFiniteLossError before any checkpoint of the bad state is written.
+"""
+import contextlib
+import json
+import pathlib
+import signal
+import time
+from typing import Any, Iterator
+
+from absl import logging
+import jax
+import numpy as np
+import tqdm
+
+from jaxtok import data
+from jaxtok import registry
+from jaxtok.train import checkpoint
+from jaxtok.train import config_fields
+from jaxtok.train import evaluation
+from jaxtok.train import images
+from jaxtok.train import metrics_log
+from jaxtok.train import optimizer as optimizer_lib
+from jaxtok.train import state as state_lib
+from jaxtok.train import step as step_lib
+
+
+class NonFiniteLossError(RuntimeError):
+  """The training loss became NaN or infinite; nothing from that step on was checkpointed."""
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[dict[str, bool]]:
+  """Yields a flag dict whose "stop" turns True when SIGTERM arrives; restores the previous handler after."""
+  flag = {"stop": False}
+
+  def handler(signum, frame):
+    del signum, frame
+    logging.warning("SIGTERM received: saving a checkpoint at the end of this step, then stopping.")
+    flag["stop"] = True
+
+  previous = signal.signal(signal.SIGTERM, handler)
+  try:
+    yield flag
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+def _check_finite(pending: list[tuple[int, dict[str, jax.Array]]]) -> dict[str, float]:
+  """Fetches the metrics of steps run since the last check; raises on the first non-finite loss; returns the last."""
+  last = {}
+  for step, metrics in pending:
+    last = {name: float(value) for name, value in jax.device_get(metrics).items()}
+    if not np.isfinite(last["loss"]):
+      raise NonFiniteLossError(f"The training loss became {last['loss']} at step {step}; stopping before any "
+                               "checkpoint of this state is written.")
+  pending.clear()
+  return last
+
+
+class _Run:
+  """Everything one training run holds; `train_and_evaluate` drives it."""
+
+  def __init__(self, config: Any, workdir: pathlib.Path):
+    config_fields.check_config(config)
+    self.config, self.workdir = config, workdir
+    self.model = registry.build_model(config.model_name, config.model)
+    self.num_steps = config.train.num_steps
+    crop = data.crop_options(config.data)
+    self.train_source = data.make_source(config.data.source, config.data.train_location, config.data.train_split)
+    self.eval_source = data.make_source(config.data.source, config.data.eval_location, config.data.eval_split)
+    self.train_iterator = iter(data.train_dataset(self.train_source, crop, batch_size=config.data.batch_size,
+                                                  seed=config.seed, worker_count=config.data.worker_count))
+    self.eval_dataset = data.eval_dataset(self.eval_source, crop, num_images=config.eval.num_images,
+                                          batch_size=config.eval.batch_size, seed=config.eval.seed)
+    learning_rate_fn = optimizer_lib.learning_rate_schedule(config.optimizer, self.num_steps)
+    optimizer = optimizer_lib.make_optimizer(config.optimizer, self.num_steps)
+    example = np.zeros((1, crop.image_size, crop.image_size, 3), np.float32)
+    self.state = state_lib.create_train_state(self.model, optimizer, example, config.seed)
+    self.train_step = jax.jit(step_lib.make_train_step(
+        self.model, optimizer, loss_kind=config.train.reconstruction_loss, ema_decay=config.train.ema_decay,
+        learning_rate_fn=learning_rate_fn), donate_argnums=0)
+    self.reconstruct_fn = evaluation.make_reconstruct_fn(self.model)
+    self.checkpointer = checkpoint.Checkpointer(workdir / "checkpoints", keep=config.checkpoint.keep)
+    self.start_step = self._restore_latest()
+    self.log = metrics_log.MetricsLog(workdir, self.start_step)
+
+  def _restore_latest(self) -> int:
+    latest = self.checkpointer.latest_step()
+    if latest is None:
+      return 0
+    self.state = self.checkpointer.restore(latest, self.state, self.train_iterator)
+    logging.info("Resumed from the checkpoint at step %d in %s.", latest, self.workdir)
+    return latest
+
+  def evaluate(self, step: int) -> dict[str, float]:
+    params = self.state.ema_params if self.config.train.ema_decay > 0 else self.state.params
+    results, originals, reconstructions = evaluation.evaluate(
+        self.reconstruct_fn, params, self.state.model_state, self.eval_dataset,
+        getattr(self.model, "codebook_size", None), self.config.eval.grid_images)
+    self.log.write("eval", step, results)
+    image_dir = self.workdir / "images"
+    image_dir.mkdir(exist_ok=True)
+    images.save_reconstruction_grid(image_dir / f"reconstructions_step{step:07d}.png", originals, reconstructions)
+    images.save_reconstruction_grid(self.workdir / "reconstructions.png", originals, reconstructions)
+    logging.info("Eval at step %d: %s", step, json.dumps({k: round(v, 4) for k, v in results.items()}))
+    return results
+
+  def save(self, step: int) -> None:
+    self.checkpointer.save(step, self.state, self.train_iterator)
+
+  def close(self) -> None:
+    self.checkpointer.wait()
+    self.checkpointer.close()
+    self.log.close()
+
+
+def _is_due(step: int, every: int, last_step: int) -> bool:
+  return step % every == 0 or step == last_step
+
+
+def _train(run: _Run, progress: tqdm.tqdm, stop: dict[str, bool]) -> tuple[int, dict[str, float], float]:
+  """Runs steps from run.start_step; returns (last step, last eval results or {}, seconds spent training)."""
+  config, pending, eval_results = run.config, [], {}
+  step, started, train_seconds = run.start_step, time.perf_counter(), 0.0
+  while step < run.num_steps:
+    run.state, metrics = run.train_step(run.state, next(run.train_iterator))
+    step += 1
+    if step == run.start_step + 1:
+      started = time.perf_counter()  # throughput excludes the first step's compilation
+    pending.append((step, metrics))
+    progress.update(1)
+    stopping = stop["stop"]  # read once: SIGTERM may arrive while this step is being logged
+    checkpoint_due = _is_due(step, config.checkpoint.every_steps, run.num_steps) or stopping
+    if _is_due(step, config.train.log_every_steps, run.num_steps) or checkpoint_due:
+      last = _check_finite(pending)
+      train_seconds += time.perf_counter() - started
+      run.log.write("train", step, last)
+      images_per_second = (step - run.start_step - 1) * config.data.batch_size / max(train_seconds, 1e-9)
+      progress.set_postfix(loss=f"{last['loss']:.4f}", img_per_s=f"{images_per_second:.0f}")
+      started = time.perf_counter()
+    if _is_due(step, config.eval.every_steps, run.num_steps):
+      eval_results = run.evaluate(step)
+    if checkpoint_due:
+      run.save(step)
+    if _is_due(step, config.eval.every_steps, run.num_steps) or checkpoint_due:
+      started = time.perf_counter()  # throughput counts training only
+    if stopping:
+      logging.warning("Stopped by SIGTERM after saving the checkpoint at step %d.", step)
+      break
+  return step, eval_results, train_seconds
+
+
+def train_and_evaluate(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
+  """Trains `config`'s model in `workdir` (resuming if possible); returns the summary also written to metrics.json."""
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  run = _Run(config, workdir)
+  try:
+    with stop_on_sigterm() as stop:
+      with tqdm.tqdm(total=run.num_steps, initial=run.start_step, desc="train", unit="step", dynamic_ncols=True,
+                     mininterval=1.0) as progress:
+        step, eval_results, train_seconds = _train(run, progress, stop)
+  finally:
+    run.close()
+  return _write_summary(run, step, eval_results, train_seconds, completed=step >= run.num_steps)
+
+
+def _write_summary(run: _Run, step: int, eval_results: dict[str, float], train_seconds: float,
+                   completed: bool) -> dict[str, Any]:
+  steps_run = step - run.start_step
+  summary = {
+      "step": step, "completed": completed, "resumed_from_step": run.start_step,
+      "final_eval": eval_results or (run.log.history["eval"][-1] if run.log.history["eval"] else {}),
+      "train_steps_per_second": (steps_run - 1) / train_seconds if train_seconds else None,
+      "train_images_per_second": (steps_run - 1) * run.config.data.batch_size / train_seconds if train_seconds else None,
+      "skipped_images": {"train": len(run.train_source.skipped), "eval": len(run.eval_source.skipped)},
+      "eval_history": run.log.history["eval"],
+      "config": run.config.to_dict() if hasattr(run.config, "to_dict") else dict(run.config),
+  }
+  (run.workdir / "metrics.json").write_text(json.dumps(summary, indent=2, default=str))
+  if run.log.history["train"] and run.log.history["eval"]:
+    images.save_curves(run.workdir / "curves.png", run.log.history["train"], run.log.history["eval"])
+  return summary

@@ -1,0 +1,78 @@
+"""Image folders: recursive discovery, class labels, and corrupt files skipped, counted and reported once."""
+import logging as std_logging
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from jaxtok import data
+
+
+def _write_image(path, seed, fmt):
+  rng = np.random.default_rng(seed)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  Image.fromarray(rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)).save(path, format=fmt)
+
+
+@pytest.fixture()
+def folder(tmp_path):
+  _write_image(tmp_path / "cats" / "a.jpg", 0, "JPEG")
+  _write_image(tmp_path / "cats" / "deeper" / "b.png", 1, "PNG")
+  _write_image(tmp_path / "dogs" / "c.webp", 2, "WEBP")
+  _write_image(tmp_path / "dogs" / "d.PNG", 3, "PNG")
+  (tmp_path / "dogs" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+  (tmp_path / "dogs" / "truncated.png").write_bytes((tmp_path / "dogs" / "d.PNG").read_bytes()[:200])
+  (tmp_path / "notes.txt").write_text("not an image")
+  return tmp_path
+
+
+def test_finds_images_recursively_with_class_labels(folder):
+  source = data.ImageFolderSource(folder)
+  assert len(source) == 6  # 4 good + 2 corrupt image files; notes.txt is not an image
+  assert source.class_names == ["cats", "dogs"]
+  labels = {i: source[i]["label"] for i in range(len(source)) if source[i] is not None}
+  assert sorted(labels.values()) == [0, 0, 1, 1]
+
+
+def test_corrupt_images_are_skipped_counted_and_reported_once(folder, caplog):
+  source = data.ImageFolderSource(folder)
+  options = data.CropOptions(16, 0.5, 1.0, random_flip=False)
+  with caplog.at_level(std_logging.WARNING):
+    batches = list(data.eval_dataset(source, options, num_images=2 * len(source), batch_size=4, seed=0))
+  assert sum(len(b["image"]) for b in batches) == 2 * 4  # each good image twice, corrupt ones skipped
+  assert len(source.skipped) == 2
+  assert set(source.skipped.reasons) == {str(folder / "dogs" / "broken.jpg"), str(folder / "dogs" / "truncated.png")}
+  reports = [r for r in caplog.records if "Skipping unreadable image" in r.getMessage()]
+  assert len(reports) == 2, "each corrupt file is reported once, however often it is read"
+
+
+def test_training_stream_survives_corrupt_images(folder):
+  source = data.ImageFolderSource(folder)
+  iterator = iter(data.train_dataset(source, data.CropOptions(16, 0.5, 1.0, True), batch_size=4, seed=0))
+  for _ in range(5):
+    assert next(iterator)["image"].shape == (4, 16, 16, 3)
+  assert len(source.skipped) == 2
+
+
+def test_missing_or_empty_folder_is_a_clear_error(tmp_path):
+  with pytest.raises(FileNotFoundError, match="does not exist"):
+    data.ImageFolderSource(tmp_path / "nope")
+  with pytest.raises(ValueError, match="No images"):
+    data.ImageFolderSource(tmp_path)
+
+
+def test_array_record_source_reads_encoded_images(tmp_path):
+  array_record = pytest.importorskip("array_record.python.array_record_module")
+  import io  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path / "images.array_record")
+  writer = array_record.ArrayRecordWriter(path, "group_size:1")
+  for seed in range(3):
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((20, 20, 3), seed * 50, np.uint8)).save(buffer, format="PNG")
+    writer.write(buffer.getvalue())
+  writer.write(b"garbage")
+  writer.close()
+  source = data.make_source("array_record", path, "train")
+  assert len(source) == 4
+  assert source[1]["image"][0, 0].tolist() == [50, 50, 50]
+  assert source[3] is None and len(source.skipped) == 1

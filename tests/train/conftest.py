@@ -1,0 +1,11 @@
+"""Fixtures of the training tests."""
+import pytest
+
+from jaxtok.main import load_config_file
+from training_helpers import REPO  # pylint: disable=g-bad-import-order
+
+
+@pytest.fixture()
+def smoke_config():
+  """The quickstart shrunk to 6 steps of batch 4, checkpoints every 2 steps; unlocked for edits."""
+  return load_config_file(str(REPO / "experiments" / "quickstart.py") + ":smoke").unlock()
