@@ -76,3 +76,22 @@ def test_array_record_source_reads_encoded_images(tmp_path):
   assert len(source) == 4
   assert source[1]["image"][0, 0].tolist() == [50, 50, 50]
   assert source[3] is None and len(source.skipped) == 1
+
+
+def test_tfds_source_wraps_random_access_records(monkeypatch):
+  """The TFDS adapter, against a stand-in for tfds.data_sources (tensorflow-datasets is an optional extra)."""
+  import sys  # pylint: disable=g-import-not-at-top
+  import types  # pylint: disable=g-import-not-at-top
+  records = [{"image": np.full((12, 10, 3), 7, np.uint8), "label": 3}, {"image": np.full((12, 10, 1), 9, np.uint8)}]
+  calls = []
+
+  def load(name, split, data_dir):
+    calls.append((name, split, data_dir))
+    return records
+
+  fake = types.SimpleNamespace(data_sources=types.SimpleNamespace(load=load))
+  monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+  source = data.make_source("tfds", "imagenet2012", "validation")
+  assert calls == [("imagenet2012", "validation", None)] and len(source) == 2
+  assert source[0]["label"] == 3 and source[0]["image"].shape == (12, 10, 3)
+  assert source[1]["label"] == 0 and source[1]["image"].shape == (12, 10, 3) and source[1]["image"].max() == 9

@@ -1,0 +1,95 @@
+"""Multi-head attention, the one attention layer of jaxtok: dense (cuDNN on GPU) or block-sparse, chosen by config.
+
+`attend` holds the math on already projected heads (decoders with a kv cache call it directly); `MultiHeadAttention`
+adds the projections. Dense attention goes through `jax.nn.dot_product_attention`; sparse attention through
+`jaxtok.kernels.sparse_attention`, which skips every key block the mask excludes. Rows with nothing to attend are
+zero on the sparse path, whereas the dense path averages their values as `jax.nn.dot_product_attention` does.
+"""
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxtok.kernels import sparse_attention as sparse
+from jaxtok.kernels.sparse_attention import mask as mask_lib
+
+IMPLEMENTATIONS = ("dense", "sparse")
+
+
+def _dense_mask(mask, batch: int) -> jax.Array:
+  """Any sparse_attention mask as a bool array `[B or 1, H or 1, Sq, Sk]` for `jax.nn.dot_product_attention`."""
+  if isinstance(mask, sparse.TokenSelectionMask):
+    return mask.dense()
+  if isinstance(mask, (np.ndarray, jax.Array)):
+    mask = jnp.asarray(mask)
+    return mask[None] if mask.ndim == 3 else mask
+  return jnp.broadcast_to(jnp.asarray(mask_lib.dense(mask))[None], (batch, *mask.shape))
+
+
+def attend(q: jax.Array, k: jax.Array, v: jax.Array, mask=None, *, implementation: str = "dense",
+           kernel_implementation: str | None = None) -> jax.Array:
+  """Scaled dot-product attention over projected heads.
+
+  Args:
+    q: `[batch, q_len, heads, head_dim]`.
+    k, v: `[batch, k_len, kv_heads, head_dim]`, kv_heads dividing heads.
+    mask: None (attend everywhere), or any mask `sparse_attention` takes: a structured mask (`CausalMask`, ...), a
+      `TokenSelectionMask`, or a bool array `[heads or 1, q_len, k_len]` / `[batch or 1, heads or 1, q_len, k_len]`.
+    implementation: 'dense' (`jax.nn.dot_product_attention`) or 'sparse' (`sparse_attention`); without a mask there
+      is nothing to skip and both run dense.
+    kernel_implementation: passed on as `implementation=` to the chosen function (e.g. 'cudnn' / 'xla' for dense,
+      'triton' / 'xla' for sparse); None picks the best available.
+
+  Returns:
+    `[batch, q_len, heads, head_dim]` in q's dtype.
+  """
+  if implementation not in IMPLEMENTATIONS:
+    raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+  if implementation == "sparse" and mask is not None:
+    return sparse.sparse_attention(q, k, v, mask, implementation=kernel_implementation)
+  dense_mask = None if mask is None else _dense_mask(mask, q.shape[0])
+  return jax.nn.dot_product_attention(q, k, v, mask=dense_mask, implementation=kernel_implementation)
+
+
+class MultiHeadAttention(nn.Module):
+  """Grouped-query attention with input and output projections.
+
+  Attributes:
+    num_heads: query heads.
+    num_kv_heads: key/value heads, dividing num_heads (None: num_heads, plain multi-head attention).
+    head_dim: features per head (None: input features / num_heads).
+    implementation: 'dense' or 'sparse' (see `attend`).
+    kernel_implementation: backend of the chosen implementation (see `attend`).
+    use_bias: biases in the projections.
+    dtype: computation dtype; param_dtype: parameter dtype.
+  """
+  num_heads: int
+  num_kv_heads: int | None = None
+  head_dim: int | None = None
+  implementation: str = "dense"
+  kernel_implementation: str | None = None
+  use_bias: bool = True
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, inputs_q: jax.Array, inputs_kv: jax.Array | None = None, mask=None) -> jax.Array:
+    """Attends from `inputs_q` `[batch, q_len, features]` to `inputs_kv` `[batch, k_len, kv_features]` (default:
+    `inputs_q`, self-attention) under `mask` (see `attend`); returns `[batch, q_len, features]`."""
+    features = inputs_q.shape[-1]
+    num_kv_heads = self.num_kv_heads or self.num_heads
+    head_dim = self.head_dim or features // self.num_heads
+    if self.num_heads % num_kv_heads or head_dim < 1:
+      raise ValueError(f"num_kv_heads must divide num_heads and head_dim be >= 1, got num_heads={self.num_heads}, "
+                       f"num_kv_heads={num_kv_heads}, head_dim={head_dim} (features={features})")
+    inputs_kv = inputs_q if inputs_kv is None else inputs_kv
+    project = lambda heads, name: nn.DenseGeneral((heads, head_dim), use_bias=self.use_bias, dtype=self.dtype,
+                                                  param_dtype=self.param_dtype, name=name)
+    q = project(self.num_heads, "query")(inputs_q)
+    k = project(num_kv_heads, "key")(inputs_kv)
+    v = project(num_kv_heads, "value")(inputs_kv)
+    out = attend(q, k, v, mask, implementation=self.implementation, kernel_implementation=self.kernel_implementation)
+    return nn.DenseGeneral(features, axis=(-2, -1), use_bias=self.use_bias, dtype=self.dtype,
+                           param_dtype=self.param_dtype, name="out")(out)

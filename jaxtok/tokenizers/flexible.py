@@ -1,0 +1,83 @@
+"""Flexible-length 1D tokenization: which prefix of the K latent tokens each example keeps, and the attention masks.
+
+Two training schemes teach a 1D tokenizer to reconstruct from any prefix of its tokens:
+- "nested_dropout" (FlexTok): every example keeps the first k of K tokens, k drawn uniformly from
+  {1, 2, 4, ..., K} (powers of two, FlexTok's choice) or from {1, ..., K}; the encoder attends causally among the
+  latent tokens, so token i summarises only what tokens < i left out (coarse to fine).
+- "tail_drop" (One-D-Piece): with probability `tail_drop_probability` an example keeps the first k tokens, k uniform
+  in {1, ..., K}; otherwise it keeps all K. Used with causal or full encoder attention.
+The decoder sees the dropped tokens as absent keys (`decoder_mask`), which is exactly what decoding the k-token
+prefix alone computes, so a model trained this way reconstructs from any prefix at inference.
+
+Everything here is a pure function of shapes and keys.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+TOKEN_DROPOUTS = ("none", "nested_dropout", "tail_drop")
+LENGTH_DISTRIBUTIONS = ("powers_of_two", "uniform")
+LATENT_ATTENTIONS = ("full", "causal")
+
+
+def prefix_lengths(num_tokens: int, distribution: str) -> np.ndarray:
+  """The prefix lengths nested dropout draws from: `[1, 2, 4, ..., K]` (K always included) or `[1, ..., K]`."""
+  if distribution == "uniform":
+    return np.arange(1, num_tokens + 1)
+  if distribution == "powers_of_two":
+    powers = [2**i for i in range(int(np.log2(num_tokens)) + 1)]
+    return np.array(sorted(set(powers) | {num_tokens}))
+  raise ValueError(f"length distribution must be one of {LENGTH_DISTRIBUTIONS}, got {distribution!r}.")
+
+
+def sample_keep_lengths(key: jax.Array, batch: int, num_tokens: int, scheme: str, *,
+                        length_distribution: str = "powers_of_two",
+                        tail_drop_probability: float = 0.5) -> jax.Array:
+  """Tokens kept per example, int32 `[batch]` in [1, num_tokens], drawn by `scheme` (see the module docstring)."""
+  if scheme == "none":
+    return jnp.full((batch,), num_tokens, jnp.int32)
+  if scheme == "nested_dropout":
+    choices = jnp.asarray(prefix_lengths(num_tokens, length_distribution), jnp.int32)
+    return jax.random.choice(key, choices, (batch,))
+  if scheme == "tail_drop":
+    drop_key, length_key = jax.random.split(key)
+    dropped = jax.random.bernoulli(drop_key, tail_drop_probability, (batch,))
+    lengths = jax.random.randint(length_key, (batch,), 1, num_tokens + 1, jnp.int32)
+    return jnp.where(dropped, lengths, num_tokens)
+  raise ValueError(f"token dropout must be one of {TOKEN_DROPOUTS}, got {scheme!r}.")
+
+
+def keep_mask(keep_lengths: jax.Array, num_tokens: int) -> jax.Array:
+  """keep_lengths `[batch]` -> bool `[batch, num_tokens]`, True for the kept prefix."""
+  return jnp.arange(num_tokens)[None, :] < keep_lengths[:, None]
+
+
+def encoder_mask(num_patches: int, num_latents: int, latent_attention: str) -> np.ndarray | None:
+  """Self-attention mask over `[patches; latents]`, bool `[1, N + K, N + K]` (True = attend), or None for "full".
+
+  "causal": patches attend to patches only (so no latent leaks into another through them); latent i attends to
+  every patch and to latents 0..i.
+  """
+  if latent_attention == "full":
+    return None
+  if latent_attention != "causal":
+    raise ValueError(f"latent_attention must be one of {LATENT_ATTENTIONS}, got {latent_attention!r}.")
+  total = num_patches + num_latents
+  mask = np.zeros((total, total), bool)
+  mask[:, :num_patches] = True
+  mask[num_patches:, num_patches:] = np.tril(np.ones((num_latents, num_latents), bool))
+  return mask[None]
+
+
+def decoder_mask(num_patches: int, kept: jax.Array) -> jax.Array:
+  """Self-attention mask over `[mask tokens; latents]` hiding dropped latents as keys.
+
+  Args:
+    num_patches: mask tokens N, all always visible.
+    kept: bool `[batch, K]`, True for the latents an example keeps.
+
+  Returns:
+    bool `[batch, 1, N + K, N + K]`.
+  """
+  keys = jnp.concatenate([jnp.ones((kept.shape[0], num_patches), bool), kept], axis=1)
+  return jnp.broadcast_to(keys[:, None, None, :], (kept.shape[0], 1, keys.shape[1], keys.shape[1]))

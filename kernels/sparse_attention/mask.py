@@ -1,0 +1,195 @@
+"""Structured attention masks, known when the program is traced, and evaluated on the host row band by row band.
+
+Every mask here is a frozen (hashable) description with a `shape` `(heads, q_len, k_len)` (heads is 1 when all heads
+share the mask) and a `rows(start, stop)` method returning the boolean band `[heads, stop - start, k_len]` (True =
+attend). Bands let `block_tables` classify blocks and deduplicate partial ones without ever holding the whole
+`[q_len, k_len]` mask for long sequences. Masks computed at run time live in `token_selection.py`.
+"""
+import dataclasses
+
+import numpy as np
+
+
+def _positions(start: int, stop: int, k_len: int) -> tuple[np.ndarray, np.ndarray]:
+  """Query positions `[rows, 1]` and key positions `[1, k_len]`."""
+  return np.arange(start, stop)[:, None], np.arange(k_len)[None, :]
+
+
+def _check_lengths(q_len: int, k_len: int) -> None:
+  if q_len < 1 or k_len < 1:
+    raise ValueError(f"mask lengths must be >= 1, got q_len={q_len}, k_len={k_len}")
+
+
+@dataclasses.dataclass(frozen=True)
+class CausalMask:
+  """Query i attends key j when j <= i + offset (offset = k_len - q_len aligns the last query with the last key)."""
+  q_len: int
+  k_len: int
+  offset: int = 0
+
+  def __post_init__(self):
+    _check_lengths(self.q_len, self.k_len)
+
+  @property
+  def shape(self) -> tuple[int, int, int]:
+    return (1, self.q_len, self.k_len)
+
+  def rows(self, start: int, stop: int) -> np.ndarray:
+    q, k = _positions(start, stop, self.k_len)
+    return (k <= q + self.offset)[None]
+
+
+@dataclasses.dataclass(frozen=True)
+class SlidingWindowMask:
+  """Query i attends key j when i - left <= j <= i + right (right=0: causal local attention)."""
+  q_len: int
+  k_len: int
+  left: int
+  right: int = 0
+
+  def __post_init__(self):
+    _check_lengths(self.q_len, self.k_len)
+    if self.left < 0 or self.right < 0:
+      raise ValueError(f"window sides must be >= 0, got left={self.left}, right={self.right}")
+
+  @property
+  def shape(self) -> tuple[int, int, int]:
+    return (1, self.q_len, self.k_len)
+
+  def rows(self, start: int, stop: int) -> np.ndarray:
+    q, k = _positions(start, stop, self.k_len)
+    return ((k >= q - self.left) & (k <= q + self.right))[None]
+
+
+@dataclasses.dataclass(frozen=True)
+class PrefixLMMask:
+  """Every query attends the first `prefix_length` keys bidirectionally, and the rest causally."""
+  seq_len: int
+  prefix_length: int
+
+  def __post_init__(self):
+    _check_lengths(self.seq_len, self.seq_len)
+    if not 0 <= self.prefix_length <= self.seq_len:
+      raise ValueError(f"prefix_length must be in [0, {self.seq_len}], got {self.prefix_length}")
+
+  @property
+  def shape(self) -> tuple[int, int, int]:
+    return (1, self.seq_len, self.seq_len)
+
+  def rows(self, start: int, stop: int) -> np.ndarray:
+    q, k = _positions(start, stop, self.seq_len)
+    return ((k < self.prefix_length) | (k <= q))[None]
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentMask:
+  """Query i attends key j when they share a segment id (packed sequences), optionally also causally (j <= i)."""
+  q_segment_ids: tuple[int, ...]
+  kv_segment_ids: tuple[int, ...]
+  causal: bool = False
+
+  def __post_init__(self):
+    object.__setattr__(self, "q_segment_ids", tuple(int(s) for s in np.ravel(self.q_segment_ids)))
+    object.__setattr__(self, "kv_segment_ids", tuple(int(s) for s in np.ravel(self.kv_segment_ids)))
+    _check_lengths(len(self.q_segment_ids), len(self.kv_segment_ids))
+
+  @property
+  def shape(self) -> tuple[int, int, int]:
+    return (1, len(self.q_segment_ids), len(self.kv_segment_ids))
+
+  def rows(self, start: int, stop: int) -> np.ndarray:
+    q_ids = np.asarray(self.q_segment_ids[start:stop])[:, None]
+    allowed = q_ids == np.asarray(self.kv_segment_ids)[None, :]
+    if self.causal:
+      q, k = _positions(start, stop, len(self.kv_segment_ids))
+      allowed &= k <= q
+    return allowed[None]
+
+
+@dataclasses.dataclass(frozen=True)
+class TreeMask:
+  """Speculative verification: the draft tree's nodes attend the whole context and their own ancestors.
+
+  Queries are the `len(parents)` tree nodes; keys are the `context_length` context tokens followed by the nodes.
+  `parents[i]` is the parent node of node i (-1 for a child of the context); parents precede their children.
+  """
+  parents: tuple[int, ...]
+  context_length: int
+
+  def __post_init__(self):
+    object.__setattr__(self, "parents", tuple(int(p) for p in self.parents))
+    if not self.parents or self.context_length < 0:
+      raise ValueError(f"need >= 1 tree node and context_length >= 0, got {len(self.parents)} nodes and "
+                       f"context_length={self.context_length}")
+    for node, parent in enumerate(self.parents):
+      if not -1 <= parent < node:
+        raise ValueError(f"parents[{node}] must be in [-1, {node}) (parents precede children), got {parent}")
+
+  @property
+  def shape(self) -> tuple[int, int, int]:
+    return (1, len(self.parents), self.context_length + len(self.parents))
+
+  def _ancestry(self) -> np.ndarray:
+    """`[nodes, nodes]` bool: entry (i, j) is True when node j is node i or one of its ancestors."""
+    nodes = len(self.parents)
+    ancestry = np.eye(nodes, dtype=bool)
+    for node, parent in enumerate(self.parents):
+      if parent >= 0:
+        ancestry[node] |= ancestry[parent]
+    return ancestry
+
+  def rows(self, start: int, stop: int) -> np.ndarray:
+    context = np.ones((stop - start, self.context_length), dtype=bool)
+    return np.concatenate([context, self._ancestry()[start:stop]], axis=1)[None]
+
+
+class BooleanMask:
+  """Any mask given as a host boolean array `[heads or 1, q_len, k_len]` (True = attend)."""
+
+  def __init__(self, allowed: np.ndarray):
+    allowed = np.asarray(allowed)
+    if allowed.dtype != np.bool_ or allowed.ndim != 3 or 0 in allowed.shape:
+      raise ValueError(f"mask must be a non-empty bool array [heads or 1, q_len, k_len], got {allowed.dtype} "
+                       f"{allowed.shape}")
+    self.allowed = allowed
+
+  @property
+  def shape(self) -> tuple[int, int, int]:
+    return self.allowed.shape
+
+  def rows(self, start: int, stop: int) -> np.ndarray:
+    return self.allowed[:, start:stop]
+
+
+class BlockMask:
+  """A mask constant on `block_q x block_k` tiles (block selection as in MoBA / NSA), given per tile.
+
+  Attributes:
+    blocks: `[heads or 1, ceil(q_len / block_q), ceil(k_len / block_k)]` bool, True = the tile is attended.
+  """
+
+  def __init__(self, blocks: np.ndarray, block_q: int, block_k: int, q_len: int, k_len: int):
+    blocks = np.asarray(blocks)
+    expected = (-(-q_len // block_q), -(-k_len // block_k))
+    if blocks.dtype != np.bool_ or blocks.ndim != 3 or blocks.shape[1:] != expected:
+      raise ValueError(f"blocks must be bool [heads or 1, {expected[0]}, {expected[1]}] for q_len={q_len}, "
+                       f"k_len={k_len}, blocks {block_q}x{block_k}; got {blocks.dtype} {blocks.shape}")
+    self.blocks, self.block_q, self.block_k = blocks, block_q, block_k
+    self.q_len, self.k_len = q_len, k_len
+
+  @property
+  def shape(self) -> tuple[int, int, int]:
+    return (self.blocks.shape[0], self.q_len, self.k_len)
+
+  def rows(self, start: int, stop: int) -> np.ndarray:
+    row_blocks = self.blocks[:, np.arange(start, stop) // self.block_q]
+    return np.repeat(row_blocks, self.block_k, axis=2)[:, :, :self.k_len]
+
+
+StructuredMask = (CausalMask | SlidingWindowMask | PrefixLMMask | SegmentMask | TreeMask | BooleanMask
+                  | BlockMask)
+
+
+def dense(mask: StructuredMask) -> np.ndarray:
+  """The whole mask `[heads or 1, q_len, k_len]` bool (for references and tests; fine up to a few thousand)."""
+  return mask.rows(0, mask.shape[1])
