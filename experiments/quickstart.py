@@ -58,6 +58,20 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval.grid_images = 16
   config.eval.seed = 1234
 
+  config.losses = ml_collections.ConfigDict()
+  config.losses.perceptual_weight = 0.0
+  config.losses.perceptual_weights_path = ""
+  config.losses.adversarial_weight = 0.0
+  config.losses.adversarial_start_step = 0
+  config.losses.discriminator_channels = 64
+  config.losses.discriminator_layers = 3
+
+  config.mesh = ml_collections.ConfigDict()
+  config.mesh.ici_sizes = (-1, 1, 1)  # data parallel over every device
+  config.mesh.dcn_sizes = (1, 1, 1)
+  config.mesh.rules_preset = "data_parallel"
+  config.mesh.extra_rules = ()
+
   config.checkpoint = ml_collections.ConfigDict()
   config.checkpoint.every_steps = 500
   config.checkpoint.keep = 2
@@ -66,7 +80,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.channels = (8, 16)
     config.model.latent_dim = 8
     config.model.quantizer.codebook_size = 16
-    config.data.batch_size = 4
+    config.data.batch_size = 8
     config.train.num_steps = 6
     config.train.log_every_steps = 2
     config.eval.every_steps = 6

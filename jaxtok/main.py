@@ -20,6 +20,12 @@ from jaxtok import config_validation
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (experiments/<name>.py[:arg]).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs, images and metrics.json.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for multi-host runs on GPUs "
+                                   "or CPUs; Cloud TPU VMs find it themselves (use --multihost there).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes of a multi-host run.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in a multi-host run.")
+_MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() with what the environment "
+                               "says (Cloud TPU pod slices, SLURM, ...). Implied by --coordinator_address.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 _OVERRIDE = re.compile(r"^--config\.([A-Za-z0-9_.]+)(=.*)?$")
@@ -56,10 +62,23 @@ def _quiet_library_info_logs() -> None:
       lambda record: record.levelno >= logging_std.WARNING or not any(n in record.pathname for n in noisy))
 
 
+def _initialize_distributed() -> None:
+  """Joins the processes of a multi-host run before any device is touched (a no-op for one process)."""
+  if not (_MULTIHOST.value or _COORDINATOR.value):
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")  # lets CPU processes all-reduce (tests, debugging)
+  jax.distributed.initialize(coordinator_address=_COORDINATOR.value, num_processes=_NUM_PROCESSES.value,
+                             process_id=_PROCESS_ID.value)
+  logging.info("Process %d of %d joined; %d devices in all.", jax.process_index(), jax.process_count(),
+               jax.device_count())
+
+
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   _quiet_library_info_logs()
+  _initialize_distributed()
   from jaxtok.train import loop  # pylint: disable=g-import-not-at-top  # after flags, so --help is fast
 
   try:

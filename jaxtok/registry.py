@@ -11,6 +11,9 @@ from jaxtok import quantizers
 # name -> "module:ClassName", imported only when asked for.
 MODELS = {
     "conv_vq_autoencoder": "jaxtok.tokenizers.conv_vq:ConvVQAutoencoder",
+    "titok": "jaxtok.tokenizers.titok:TiTok",
+    "vqgan": "jaxtok.tokenizers.vqgan:VQGAN",
+    "audio_tokenizer": "jaxtok.tokenizers.audio:AudioTokenizer",
 }
 
 

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxtok.kernels import sparse_attention as sparse
+from jaxtok.nn import partitioned
 from jaxtok.kernels.sparse_attention import mask as mask_lib
 
 IMPLEMENTATIONS = ("dense", "sparse")
@@ -85,11 +86,14 @@ class MultiHeadAttention(nn.Module):
       raise ValueError(f"num_kv_heads must divide num_heads and head_dim be >= 1, got num_heads={self.num_heads}, "
                        f"num_kv_heads={num_kv_heads}, head_dim={head_dim} (features={features})")
     inputs_kv = inputs_q if inputs_kv is None else inputs_kv
-    project = lambda heads, name: nn.DenseGeneral((heads, head_dim), use_bias=self.use_bias, dtype=self.dtype,
-                                                  param_dtype=self.param_dtype, name=name)
+    project = lambda heads, name: nn.DenseGeneral(
+        (heads, head_dim), use_bias=self.use_bias, dtype=self.dtype, param_dtype=self.param_dtype, name=name,
+        kernel_init=partitioned.kernel(("embed", "heads", "head_dim")), bias_init=partitioned.zeros(("heads", "head_dim")))
     q = project(self.num_heads, "query")(inputs_q)
     k = project(num_kv_heads, "key")(inputs_kv)
     v = project(num_kv_heads, "value")(inputs_kv)
     out = attend(q, k, v, mask, implementation=self.implementation, kernel_implementation=self.kernel_implementation)
     return nn.DenseGeneral(features, axis=(-2, -1), use_bias=self.use_bias, dtype=self.dtype,
-                           param_dtype=self.param_dtype, name="out")(out)
+                           param_dtype=self.param_dtype, name="out",
+                           kernel_init=partitioned.kernel(("heads", "head_dim", "embed")),
+                           bias_init=partitioned.zeros(("embed",)))(out)

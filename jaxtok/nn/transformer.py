@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxtok.nn import attention
+from jaxtok.nn import partitioned
 
 
 class Mlp(nn.Module):
@@ -17,9 +18,12 @@ class Mlp(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
-    hidden = nn.Dense(self.hidden_dim, dtype=self.dtype, param_dtype=self.param_dtype, name="hidden")(x)
+    hidden = nn.Dense(self.hidden_dim, dtype=self.dtype, param_dtype=self.param_dtype, name="hidden",
+                      kernel_init=partitioned.kernel(("embed", "mlp")), bias_init=partitioned.zeros(("mlp",)))(x)
+    hidden = nn.with_logical_constraint(hidden, ("batch", "length", "mlp"))
     hidden = nn.Dropout(self.dropout_rate)(nn.gelu(hidden), deterministic=deterministic)
-    return nn.Dense(x.shape[-1], dtype=self.dtype, param_dtype=self.param_dtype, name="out")(hidden)
+    return nn.Dense(x.shape[-1], dtype=self.dtype, param_dtype=self.param_dtype, name="out",
+                    kernel_init=partitioned.kernel(("mlp", "embed")), bias_init=partitioned.zeros(("embed",)))(hidden)
 
 
 class TransformerBlock(nn.Module):
@@ -44,7 +48,9 @@ class TransformerBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, mask=None, deterministic: bool = True) -> jax.Array:
     """`x: [batch, tokens, features]` -> `[batch, tokens, features]`; `mask` as in `attention.attend`."""
-    norm = lambda name: nn.LayerNorm(dtype=self.dtype, param_dtype=self.param_dtype, name=name)
+    norm = lambda name: nn.LayerNorm(dtype=self.dtype, param_dtype=self.param_dtype, name=name,
+                                     scale_init=partitioned.ones(("norm",)), bias_init=partitioned.zeros(("norm",)))
+    x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
     dropout = nn.Dropout(self.dropout_rate)
     attended = attention.MultiHeadAttention(
         self.num_heads, self.num_kv_heads, implementation=self.implementation,

@@ -123,7 +123,7 @@ class VectorQuantizer(VQOptions):
     if self.codebook_dim is not None:
       kernel = self.get_variable("params", "project_in_kernel")
       return None if kernel is None else kernel.shape[0]
-    codebook = self.get_variable("quantizer" if self.use_ema else "params", "codebook")
+    codebook = nn.unbox(self.get_variable("quantizer" if self.use_ema else "params", "codebook"))
     return None if codebook is None else codebook.shape[1]
 
   def _codebook_variables(self, dim: int):
@@ -135,7 +135,7 @@ class VectorQuantizer(VQOptions):
       self.variable("quantizer", "cluster_size", jnp.ones, (self.codebook_size,), jnp.float32)
       self.variable("quantizer", "embed_sum", lambda: codebook.value)
       return codebook, None
-    param = self.param("codebook", initializer, shape, jnp.float32)
+    param = self.param("codebook", nn.with_logical_partitioning(initializer, ("codebook", None)), shape, jnp.float32)
     offset = self.variable("quantizer", "codebook_offset", jnp.zeros, shape, jnp.float32) if self._keeps_offset \
         else None
     return param, offset
@@ -144,7 +144,7 @@ class VectorQuantizer(VQOptions):
     """The codebook in use, `[K, codebook dim]` float32, read from a bound module."""
     if self.use_ema:
       return self.get_variable("quantizer", "codebook")
-    codebook = self.get_variable("params", "codebook")
+    codebook = nn.unbox(self.get_variable("params", "codebook"))  # boxed with its logical axes during init
     return codebook + self.get_variable("quantizer", "codebook_offset") if self._keeps_offset else codebook
 
   def _lookup_space(self, codebook: jax.Array) -> jax.Array:
@@ -208,7 +208,7 @@ class VectorQuantizer(VQOptions):
       self.put_variable("quantizer", "embed_sum", jnp.where(replaced[:, None], new_codebook, embed_sum))
       self.put_variable("quantizer", "cluster_size", jnp.where(replaced, 1.0, cluster_size))
     else:
-      param = jax.lax.stop_gradient(self.get_variable("params", "codebook"))
+      param = jax.lax.stop_gradient(nn.unbox(self.get_variable("params", "codebook")))
       self.put_variable("quantizer", "codebook_offset", new_codebook - param)
 
   def _update_statistics(self, z: jax.Array, indices: jax.Array, update: bool) -> dict[str, jax.Array]:

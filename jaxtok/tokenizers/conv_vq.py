@@ -13,6 +13,20 @@ import jax
 import jax.numpy as jnp
 
 from jaxtok import quantizers
+from jaxtok.nn import partitioned
+
+_CONV_AXES = ("conv_height", "conv_width", "conv_in", "conv_out")
+
+
+def _conv(channels: int, kernel_size: tuple[int, int], **kwargs) -> nn.Conv:
+  """nn.Conv whose kernel and bias carry logical axis names (see jaxtok.sharding)."""
+  return nn.Conv(channels, kernel_size, kernel_init=partitioned.kernel(_CONV_AXES),
+                 bias_init=partitioned.zeros(("conv_out",)), **kwargs)
+
+
+def _group_norm(channels: int) -> nn.GroupNorm:
+  return nn.GroupNorm(num_groups=min(8, channels), scale_init=partitioned.ones(("norm",)),
+                      bias_init=partitioned.zeros(("norm",)))
 
 
 class ResidualBlock(nn.Module):
@@ -22,10 +36,10 @@ class ResidualBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    h = nn.Conv(self.channels, (3, 3))(nn.swish(nn.GroupNorm(num_groups=min(8, x.shape[-1]))(x)))
-    h = nn.Conv(self.channels, (3, 3))(nn.swish(nn.GroupNorm(num_groups=min(8, self.channels))(h)))
+    h = _conv(self.channels, (3, 3))(nn.swish(_group_norm(x.shape[-1])(x)))
+    h = _conv(self.channels, (3, 3))(nn.swish(_group_norm(self.channels)(h)))
     if x.shape[-1] != self.channels:
-      x = nn.Conv(self.channels, (1, 1))(x)
+      x = _conv(self.channels, (1, 1))(x)
     return x + h
 
 
@@ -38,13 +52,13 @@ class ConvEncoder(nn.Module):
 
   @nn.compact
   def __call__(self, images: jax.Array) -> jax.Array:
-    x = nn.Conv(self.channels[0], (3, 3))(images)
+    x = _conv(self.channels[0], (3, 3))(images)
     for channels in self.channels:
       for _ in range(self.blocks_per_level):
         x = ResidualBlock(channels)(x)
-      x = nn.Conv(channels, (4, 4), strides=(2, 2))(x)
-    x = nn.swish(nn.GroupNorm(num_groups=min(8, x.shape[-1]))(x))
-    return nn.Conv(self.latent_dim, (1, 1))(x)
+      x = _conv(channels, (4, 4), strides=(2, 2))(x)
+    x = nn.swish(_group_norm(x.shape[-1])(x))
+    return _conv(self.latent_dim, (1, 1))(x)
 
 
 class ConvDecoder(nn.Module):
@@ -55,14 +69,14 @@ class ConvDecoder(nn.Module):
 
   @nn.compact
   def __call__(self, latents: jax.Array) -> jax.Array:
-    x = nn.Conv(self.channels[-1], (3, 3))(latents)
+    x = _conv(self.channels[-1], (3, 3))(latents)
     for channels in reversed(self.channels):
       x = jax.image.resize(x, (x.shape[0], x.shape[1] * 2, x.shape[2] * 2, x.shape[3]), "nearest")
-      x = nn.Conv(channels, (3, 3))(x)
+      x = _conv(channels, (3, 3))(x)
       for _ in range(self.blocks_per_level):
         x = ResidualBlock(channels)(x)
-    x = nn.swish(nn.GroupNorm(num_groups=min(8, x.shape[-1]))(x))
-    return nn.Conv(3, (3, 3))(x)
+    x = nn.swish(_group_norm(x.shape[-1])(x))
+    return _conv(3, (3, 3))(x)
 
 
 class ConvVQAutoencoder(nn.Module):

@@ -8,6 +8,7 @@ from typing import Any
 from jaxtok import config_validation
 from jaxtok import registry
 from jaxtok.data import pipeline
+from jaxtok.losses import settings as loss_settings
 from jaxtok.train import step
 
 RUNNER_FIELDS = {
@@ -49,6 +50,14 @@ RUNNER_FIELDS = {
         "grid_images": "int: images shown in the reconstruction PNG grid",
         "seed": "int: seed of the fixed evaluation crops",
     },
+    "losses": loss_settings.FIELDS,
+    "mesh": {
+        "ici_sizes": "(data, fsdp, tensor): mesh axis sizes within a slice/host set; one may be -1 (= the rest)",
+        "dcn_sizes": "(data, fsdp, tensor): axis sizes across TPU slices (multi-slice); (1, 1, 1) otherwise",
+        "rules_preset": "str: logical-axis rules, data_parallel | fsdp | fsdp_tensor (see jaxtok.sharding)",
+        "extra_rules": "tuple of (logical axis, mesh axis or None) pairs overriding the preset, "
+                       "e.g. (('codebook', 'tensor'),)",
+    },
     "checkpoint": {
         "every_steps": "int: save an orbax checkpoint every this many steps (and at the end)",
         "keep": "int: how many recent checkpoints to keep",
@@ -72,5 +81,12 @@ def check_config(config: Any) -> None:
   for path, value, valid in choices:
     if value not in valid:
       raise config_validation.ConfigError(f"Config field {path!r} must be one of {valid}, got {value!r}.")
+  if config.losses.perceptual_weight < 0 or config.losses.adversarial_weight < 0:
+    raise config_validation.ConfigError("Config fields 'losses.perceptual_weight' and 'losses.adversarial_weight' "
+                                        f"must be >= 0, got {config.losses.perceptual_weight!r} and "
+                                        f"{config.losses.adversarial_weight!r}.")
+  if config.losses.perceptual_weight > 0 and not config.losses.perceptual_weights_path:
+    raise config_validation.ConfigError("Config field 'losses.perceptual_weights_path' must name an .npz file when "
+                                        "'losses.perceptual_weight' > 0.")
   if not 0.0 <= config.train.ema_decay < 1.0:
     raise config_validation.ConfigError(f"Config field 'train.ema_decay' must lie in [0, 1), got {config.train.ema_decay!r}.")

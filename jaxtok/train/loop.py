@@ -14,12 +14,16 @@ import time
 from typing import Any, Iterator
 
 from absl import logging
+import flax.linen as nn
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 import tqdm
 
+from jaxtok import config_validation
 from jaxtok import data
 from jaxtok import registry
+from jaxtok import sharding
 from jaxtok.train import checkpoint
 from jaxtok.train import config_fields
 from jaxtok.train import evaluation
@@ -55,7 +59,7 @@ def _check_finite(pending: list[tuple[int, dict[str, jax.Array]]]) -> dict[str, 
   """Fetches the metrics of steps run since the last check; raises on the first non-finite loss; returns the last."""
   last = {}
   for step, metrics in pending:
-    last = {name: float(value) for name, value in jax.device_get(metrics).items()}
+    last = {name: float(np.asarray(value.addressable_data(0))) for name, value in metrics.items()}
     if not np.isfinite(last["loss"]):
       raise NonFiniteLossError(f"The training loss became {last['loss']} at step {step}; stopping before any "
                                "checkpoint of this state is written.")
@@ -71,24 +75,34 @@ class _Run:
     self.config, self.workdir = config, workdir
     self.model = registry.build_model(config.model_name, config.model)
     self.num_steps = config.train.num_steps
+    self.mesh = sharding.make_mesh(config.mesh.ici_sizes, config.mesh.dcn_sizes)
+    self.rules = sharding.logical_rules(config.mesh.rules_preset, config.mesh.extra_rules)
+    self.is_chief = jax.process_index() == 0
+    batch_shards = self.mesh.shape["data"] * self.mesh.shape["fsdp"]
+    _check_divisible(config, batch_shards)
     crop = data.crop_options(config.data)
     self.train_source = data.make_source(config.data.source, config.data.train_location, config.data.train_split)
     self.eval_source = data.make_source(config.data.source, config.data.eval_location, config.data.eval_split)
-    self.train_iterator = iter(data.train_dataset(self.train_source, crop, batch_size=config.data.batch_size,
-                                                  seed=config.seed, worker_count=config.data.worker_count))
+    self.train_iterator = iter(data.train_dataset(
+        self.train_source, crop, batch_size=config.data.batch_size // jax.process_count(), seed=config.seed,
+        shard_index=jax.process_index(), shard_count=jax.process_count(), worker_count=config.data.worker_count))
     self.eval_dataset = data.eval_dataset(self.eval_source, crop, num_images=config.eval.num_images,
                                           batch_size=config.eval.batch_size, seed=config.eval.seed)
     learning_rate_fn = optimizer_lib.learning_rate_schedule(config.optimizer, self.num_steps)
     optimizer = optimizer_lib.make_optimizer(config.optimizer, self.num_steps)
-    example = np.zeros((1, crop.image_size, crop.image_size, 3), np.float32)
-    self.state = state_lib.create_train_state(self.model, optimizer, example, config.seed)
+    example = np.zeros((batch_shards, crop.image_size, crop.image_size, 3), np.float32)
+    self.state, state_shardings = state_lib.create_train_state(self.model, optimizer, example, config.seed,
+                                                               self.mesh, self.rules)
+    batch_sharding, replicated = sharding.batch_sharding(self.mesh), sharding.replicated(self.mesh)
     self.train_step = jax.jit(step_lib.make_train_step(
         self.model, optimizer, loss_kind=config.train.reconstruction_loss, ema_decay=config.train.ema_decay,
-        learning_rate_fn=learning_rate_fn), donate_argnums=0)
-    self.reconstruct_fn = evaluation.make_reconstruct_fn(self.model)
+        learning_rate_fn=learning_rate_fn), in_shardings=(state_shardings, batch_sharding),
+        out_shardings=(state_shardings, replicated), donate_argnums=0)
+    self.reconstruct_fn = _sharded_reconstruct_fn(evaluation.make_reconstruct_fn(self.model), self.mesh,
+                                                  config.eval.batch_size)
     self.checkpointer = checkpoint.Checkpointer(workdir / "checkpoints", keep=config.checkpoint.keep)
     self.start_step = self._restore_latest()
-    self.log = metrics_log.MetricsLog(workdir, self.start_step)
+    self.log = metrics_log.MetricsLog(workdir, self.start_step, write_files=self.is_chief)
 
   def _restore_latest(self) -> int:
     latest = self.checkpointer.latest_step()
@@ -104,10 +118,11 @@ class _Run:
         self.reconstruct_fn, params, self.state.model_state, self.eval_dataset,
         getattr(self.model, "codebook_size", None), self.config.eval.grid_images)
     self.log.write("eval", step, results)
-    image_dir = self.workdir / "images"
-    image_dir.mkdir(exist_ok=True)
-    images.save_reconstruction_grid(image_dir / f"reconstructions_step{step:07d}.png", originals, reconstructions)
-    images.save_reconstruction_grid(self.workdir / "reconstructions.png", originals, reconstructions)
+    if self.is_chief:
+      image_dir = self.workdir / "images"
+      image_dir.mkdir(exist_ok=True)
+      images.save_reconstruction_grid(image_dir / f"reconstructions_step{step:07d}.png", originals, reconstructions)
+      images.save_reconstruction_grid(self.workdir / "reconstructions.png", originals, reconstructions)
     logging.info("Eval at step %d: %s", step, json.dumps({k: round(v, 4) for k, v in results.items()}))
     return results
 
@@ -120,6 +135,34 @@ class _Run:
     self.log.close()
 
 
+def _check_divisible(config: Any, batch_shards: int) -> None:
+  """The global batch splits evenly over hosts and over the mesh's batch axes (data x fsdp)."""
+  for path, size in (("data.batch_size", config.data.batch_size), ("eval.batch_size", config.eval.batch_size)):
+    for ways, what in ((batch_shards, "the mesh's data x fsdp devices"), (jax.process_count(), "the processes")):
+      if size % ways:
+        raise config_validation.ConfigError(f"Config field {path!r} = {size} must be divisible by {ways}, the "
+                                            f"number of {what}.")
+
+
+def _sharded_reconstruct_fn(reconstruct_fn, mesh: jax.sharding.Mesh, batch_size: int):
+  """Wraps a jitted `(params, model_state, images) -> outputs` to take every host's identical NumPy eval batch.
+
+  The batch is padded to `batch_size` (so one program serves every batch), split over the mesh's batch axes, and
+  the outputs are gathered back to NumPy on every host with the padding dropped.
+  """
+  batch_sharding = sharding.batch_sharding(mesh)
+
+  def run(params, model_state, images: np.ndarray):
+    count = len(images)
+    padded = np.concatenate([images, np.repeat(images[-1:], batch_size - count, axis=0)])
+    global_images = jax.make_array_from_callback(padded.shape, batch_sharding, lambda index: padded[index])
+    outputs = reconstruct_fn(params, model_state, global_images)
+    gathered = multihost_utils.process_allgather(outputs, tiled=True)
+    return jax.tree.map(lambda x: np.asarray(x)[:count], gathered)
+
+  return run
+
+
 def _is_due(step: int, every: int, last_step: int) -> bool:
   return step % every == 0 or step == last_step
 
@@ -129,7 +172,7 @@ def _train(run: _Run, progress: tqdm.tqdm, stop: dict[str, bool]) -> tuple[int, 
   config, pending, eval_results = run.config, [], {}
   step, started, train_seconds = run.start_step, time.perf_counter(), 0.0
   while step < run.num_steps:
-    run.state, metrics = run.train_step(run.state, next(run.train_iterator))
+    run.state, metrics = run.train_step(run.state, sharding.global_batch(next(run.train_iterator), run.mesh))
     step += 1
     if step == run.start_step + 1:
       started = time.perf_counter()  # throughput excludes the first step's compilation
@@ -162,7 +205,7 @@ def train_and_evaluate(config: Any, workdir: str | pathlib.Path) -> dict[str, An
   workdir.mkdir(parents=True, exist_ok=True)
   run = _Run(config, workdir)
   try:
-    with stop_on_sigterm() as stop:
+    with stop_on_sigterm() as stop, jax.set_mesh(run.mesh), nn.logical_axis_rules(run.rules):
       with tqdm.tqdm(total=run.num_steps, initial=run.start_step, desc="train", unit="step", dynamic_ncols=True,
                      mininterval=1.0) as progress:
         step, eval_results, train_seconds = _train(run, progress, stop)
@@ -183,6 +226,8 @@ def _write_summary(run: _Run, step: int, eval_results: dict[str, float], train_s
       "eval_history": run.log.history["eval"],
       "config": run.config.to_dict() if hasattr(run.config, "to_dict") else dict(run.config),
   }
+  if not run.is_chief:
+    return summary
   (run.workdir / "metrics.json").write_text(json.dumps(summary, indent=2, default=str))
   if run.log.history["train"] and run.log.history["eval"]:
     images.save_curves(run.workdir / "curves.png", run.log.history["train"], run.log.history["eval"])

@@ -13,12 +13,14 @@ class MetricsLog:
   history always describes the run that led to the current state.
   """
 
-  def __init__(self, workdir: pathlib.Path, resumed_step: int):
-    self._writer = tensorboardX.SummaryWriter(str(workdir / "tensorboard"), purge_step=resumed_step or None)
+  def __init__(self, workdir: pathlib.Path, resumed_step: int, write_files: bool = True):
     self._paths = {kind: workdir / f"history_{kind}.jsonl" for kind in ("train", "eval")}
     self.history = {kind: self._load(path, resumed_step) for kind, path in self._paths.items()}
-    for kind, path in self._paths.items():
-      path.write_text("".join(json.dumps(entry) + "\n" for entry in self.history[kind]))
+    self._writer = None
+    if write_files:  # in multi-host runs only process 0 writes
+      self._writer = tensorboardX.SummaryWriter(str(workdir / "tensorboard"), purge_step=resumed_step or None)
+      for kind, path in self._paths.items():
+        path.write_text("".join(json.dumps(entry) + "\n" for entry in self.history[kind]))
 
   @staticmethod
   def _load(path: pathlib.Path, up_to_step: int) -> list[dict[str, float]]:
@@ -30,6 +32,8 @@ class MetricsLog:
   def write(self, kind: str, step: int, scalars: dict[str, float]) -> None:
     entry = {"step": step, **{k: float(v) for k, v in scalars.items()}}
     self.history[kind].append(entry)
+    if self._writer is None:
+      return
     with self._paths[kind].open("a") as file:
       file.write(json.dumps({k: (v if math.isfinite(v) else str(v)) for k, v in entry.items()}) + "\n")
     for name, value in scalars.items():
@@ -37,4 +41,5 @@ class MetricsLog:
     self._writer.flush()
 
   def close(self) -> None:
-    self._writer.close()
+    if self._writer is not None:
+      self._writer.close()

@@ -1,10 +1,13 @@
 """The training state: everything a checkpoint must hold to resume a run exactly."""
-from typing import Any
+from typing import Any, Sequence
 
 import flax
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+
+from jaxtok import sharding
 
 
 @flax.struct.dataclass
@@ -16,6 +19,8 @@ class TrainState:
     opt_state: the optax optimizer state.
     ema_params: exponential moving average of `params` (equal to `params` when the EMA decay is 0).
     rng: uint32 `[2]` base key; step s uses `fold_in(rng, s)`, so a resumed run draws the same numbers.
+    discriminator_params, discriminator_opt_state: the PatchGAN discriminator's params and optimizer state when
+      the run has an adversarial loss, else None.
   """
 
   step: jax.Array
@@ -24,11 +29,21 @@ class TrainState:
   opt_state: Any
   ema_params: Any
   rng: jax.Array
+  discriminator_params: Any = None
+  discriminator_opt_state: Any = None
 
 
 def create_train_state(model: flax.linen.Module, optimizer: optax.GradientTransformation, example_images: jax.Array,
-                       seed: int) -> TrainState:
-  """Initialises the model on `example_images` `[batch, height, width, 3]` and wraps it with optimizer state."""
+                       seed: int, mesh: jax.sharding.Mesh, rules: Sequence[tuple[str, Any]],
+                       discriminator: flax.linen.Module | None = None) -> tuple[TrainState, Any]:
+  """Initialises the model on `example_images` `[batch, height, width, 3]` and wraps it with optimizer state.
+
+  A `discriminator` (adversarial loss) is initialised too, with its own state of the same `optimizer`.
+
+  Returns:
+    (state, shardings): the state laid out on `mesh` as the logical-axis `rules` say (see jaxtok.sharding), and the
+    matching tree of NamedShardings, for the train step's in/out shardings and for restoring checkpoints.
+  """
   init_rng, quantizer_rng, train_rng = jax.random.split(jax.random.PRNGKey(seed), 3)
   rngs = {"params": init_rng, "quantizer": quantizer_rng, "dropout": init_rng}
 
@@ -36,7 +51,16 @@ def create_train_state(model: flax.linen.Module, optimizer: optax.GradientTransf
   def initialise(rngs, example_images):
     variables = flax.core.unfreeze(model.init(rngs, example_images, train=False))
     params = variables.pop("params")
+    discriminator_params = discriminator_opt_state = None
+    if discriminator is not None:
+      discriminator_params = discriminator.init(jax.random.fold_in(init_rng, 1), example_images)["params"]
+      discriminator_opt_state = optimizer.init(discriminator_params)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, model_state=variables,
-                      opt_state=optimizer.init(params), ema_params=params, rng=train_rng)
+                      opt_state=optimizer.init(params), ema_params=params, rng=train_rng,
+                      discriminator_params=discriminator_params, discriminator_opt_state=discriminator_opt_state)
 
-  return initialise(rngs, example_images)
+  abstract_state = jax.eval_shape(initialise, rngs, example_images)  # keeps the params' logical-axis boxes
+  shardings = sharding.tree_shardings(abstract_state, mesh, rules)
+  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+    state = jax.jit(lambda r, x: nn.unbox(initialise(r, x)), out_shardings=shardings)(rngs, example_images)
+  return state, shardings

@@ -1,4 +1,5 @@
 """The attention layer and transformer block against float64 NumPy oracles; dense and sparse paths agree."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,7 +39,7 @@ def inputs():
 def test_layer_matches_float64_oracle(inputs, implementation, mask):
   layer = jnn.MultiHeadAttention(HEADS, KV_HEADS, implementation=implementation)
   x = jnp.asarray(inputs, jnp.float32)
-  params = layer.init(jax.random.key(0), x)["params"]
+  params = nn.unbox(layer.init(jax.random.key(0), x))["params"]
   out = layer.apply({"params": params}, x, mask=mask)
   allowed = np.ones((TOKENS, TOKENS), bool) if mask is None else sa.mask.dense(mask)[0]
   np.testing.assert_allclose(np.asarray(out), _layer_oracle(params, inputs, allowed), atol=2e-5, rtol=2e-5)
@@ -48,7 +49,7 @@ def test_dense_and_sparse_layers_share_parameters_and_gradients(inputs):
   x = jnp.asarray(inputs, jnp.float32)
   mask = sa.PrefixLMMask(TOKENS, prefix_length=7)
   layers = [jnn.MultiHeadAttention(HEADS, KV_HEADS, implementation=i) for i in ("dense", "sparse")]
-  params = layers[0].init(jax.random.key(1), x)
+  params = nn.unbox(layers[0].init(jax.random.key(1), x))
   loss = lambda layer: jax.value_and_grad(lambda p: jnp.sum(layer.apply(p, x, mask=mask) ** 2))(params)
   (dense_loss, dense_grads), (sparse_loss, sparse_grads) = map(loss, layers)
   np.testing.assert_allclose(float(sparse_loss), float(dense_loss), rtol=1e-5)
@@ -62,7 +63,7 @@ def test_cross_attention_with_a_run_time_boolean_mask(inputs):
   allowed = np.random.default_rng(3).random((TOKENS, 9)) < 0.5
   allowed[:, 0] = True
   layer = jnn.MultiHeadAttention(HEADS, implementation="sparse", head_dim=8)
-  params = layer.init(jax.random.key(2), x, context)
+  params = nn.unbox(layer.init(jax.random.key(2), x, context))
   out = jax.jit(lambda p, m: layer.apply(p, x, context, mask=m))(params, jnp.asarray(allowed)[None])
   p = jax.tree.map(lambda a: np.asarray(a, np.float64), params["params"])
   project = lambda name, source: np.einsum("btf,fhd->bthd", source, p[name]["kernel"]) + p[name]["bias"]
@@ -76,7 +77,7 @@ def test_transformer_block_is_two_pre_norm_residuals(inputs):
   x = jnp.asarray(inputs, jnp.float32)
   block = jnn.TransformerBlock(HEADS, mlp_dim=48, num_kv_heads=KV_HEADS, implementation="sparse")
   mask = sa.CausalMask(TOKENS, TOKENS)
-  params = block.init(jax.random.key(3), x, mask)["params"]
+  params = nn.unbox(block.init(jax.random.key(3), x, mask))["params"]
   out = block.apply({"params": params}, x, mask)
   p = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
 

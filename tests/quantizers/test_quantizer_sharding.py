@@ -2,6 +2,7 @@
 
 The mesh uses Auto axes: jit partitions the model by GSPMD, and the quantizers' plain reductions become global.
 """
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,7 +34,7 @@ def test_one_and_eight_devices_give_the_same_codebooks(use_ema):
              for clusters in (6, 2, 2)]
   model = VectorQuantizer(codebook_size=16, use_ema=use_ema, kmeans_init=True, kmeans_iterations=3,
                           dead_code_window=1)
-  variables = model.init({"params": jax.random.PRNGKey(0)}, batches[0])
+  variables = nn.unbox(model.init({"params": jax.random.PRNGKey(0)}, batches[0]))
   one_device = jax.devices()[0]
   single = _run(model, variables, batches, lambda x: jax.device_put(x, one_device),
                 lambda v: jax.device_put(v, one_device))

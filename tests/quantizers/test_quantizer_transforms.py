@@ -1,4 +1,5 @@
 """Every quantizer under jit, vmap and grad, and built by name from a config (the switch tokenizers use)."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,7 +24,7 @@ RNGS = {"params": jax.random.PRNGKey(0), "quantizer": jax.random.PRNGKey(1)}
 @pytest.mark.parametrize("config_name", sorted(CONFIGS))
 def test_jit_vmap_and_grad(config_name):
   model = quantizers.make_quantizer(CONFIGS[config_name])
-  variables = model.init(RNGS, X)
+  variables = nn.unbox(model.init(RNGS, X))
 
   @jax.jit
   def train_step(variables, x, key):

@@ -1,4 +1,5 @@
 """ResidualVQ and GroupedVQ against greedy / per-group NumPy nearest-code oracles."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,7 +18,7 @@ def _nearest(z: np.ndarray, codebook: np.ndarray) -> np.ndarray:
 
 def test_residual_stages_quantize_what_the_previous_left():
   model = ResidualVQ(codebook_size=16, num_stages=3)
-  variables = model.init(KEYS, X)
+  variables = nn.unbox(model.init(KEYS, X))
   out = model.apply(variables, X)
   assert out.indices.shape == (4, 6, 3) and model.bits_per_token == 12
   residual = X.reshape(-1, 8).astype(np.float64)
@@ -34,7 +35,7 @@ def test_residual_stages_quantize_what_the_previous_left():
 
 def test_residual_gradient_is_identity():
   model = ResidualVQ(codebook_size=16, num_stages=3)
-  variables = model.init(KEYS, X)
+  variables = nn.unbox(model.init(KEYS, X))
   cotangent = np.random.default_rng(1).normal(size=X.shape).astype(np.float32)
   grad = jax.grad(lambda v: jnp.sum(model.apply(variables, v).quantized * cotangent))(jnp.asarray(X))
   np.testing.assert_allclose(grad, cotangent, atol=1e-6)
@@ -42,7 +43,7 @@ def test_residual_gradient_is_identity():
 
 def test_quantizer_dropout_keeps_a_prefix_of_stages_per_example():
   model = ResidualVQ(codebook_size=16, num_stages=4, quantizer_dropout_rate=1.0)
-  variables = model.init(KEYS, X)
+  variables = nn.unbox(model.init(KEYS, X))
   out, _ = model.apply(variables, X, train=True, mutable=["quantizer"], rngs={"quantizer": jax.random.PRNGKey(3)})
   stage_codes = [model.apply(variables, out.indices[..., : n + 1], method=lambda m, i: sum(
       s.indices_to_codes(i[..., k]) for k, s in enumerate(m.stages[: i.shape[-1]]))) for n in range(4)]
@@ -58,7 +59,7 @@ def test_quantizer_dropout_keeps_a_prefix_of_stages_per_example():
 
 def test_shared_codebook_has_one_codebook():
   model = ResidualVQ(codebook_size=8, num_stages=3, shared_codebook=True)
-  variables = model.init(KEYS, X)
+  variables = nn.unbox(model.init(KEYS, X))
   assert list(variables["params"]) == ["shared_stage"]
   out = model.apply(variables, X)
   np.testing.assert_allclose(model.apply(variables, out.indices, method="indices_to_codes"), out.quantized,
@@ -67,7 +68,7 @@ def test_shared_codebook_has_one_codebook():
 
 def test_grouped_quantizes_each_channel_group_with_its_own_codebook():
   model = GroupedVQ(codebook_size=8, num_groups=4)
-  variables = model.init(KEYS, X)
+  variables = nn.unbox(model.init(KEYS, X))
   out = model.apply(variables, X)
   assert out.indices.shape == (4, 6, 4) and model.bits_per_token == 12
   for group in range(4):
@@ -83,6 +84,6 @@ def test_bad_shapes_raise_value_errors():
   with pytest.raises(ValueError, match=r"divisible by num_groups=3, got shape \(4, 6, 8\)"):
     GroupedVQ(codebook_size=8, num_groups=3).init(KEYS, X)
   model = ResidualVQ(codebook_size=8, num_stages=2)
-  variables = model.init(KEYS, X)
+  variables = nn.unbox(model.init(KEYS, X))
   with pytest.raises(ValueError, match=r"indices \[..., 2\], got shape \(4, 3\)"):
     model.apply(variables, jnp.zeros((4, 3), jnp.int32), method="indices_to_codes")

@@ -1,6 +1,7 @@
 """VectorQuantizer against float64 NumPy oracles: nearest codes, EMA step, dead-code restart, k-means, errors."""
 import hypothesis
 from hypothesis import strategies as st
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,7 +28,7 @@ def _nearest(z: np.ndarray, codebook: np.ndarray) -> np.ndarray:
 def test_quantized_values_are_the_nearest_codes(leading, dim, dtype, seed):
   x = jnp.asarray(np.random.default_rng(seed).normal(size=leading + (dim,)), dtype)
   model = VectorQuantizer(codebook_size=16)
-  variables = model.init(KEYS, x)
+  variables = nn.unbox(model.init(KEYS, x))
   out = model.apply(variables, x)
   codebook = np.asarray(variables["params"]["codebook"], np.float64)
   assert out.quantized.shape == x.shape and out.quantized.dtype == dtype and out.indices.shape == leading
@@ -40,7 +41,7 @@ def test_quantized_values_are_the_nearest_codes(leading, dim, dtype, seed):
 def test_loss_and_metrics_match_numpy():
   x = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
   model = VectorQuantizer(codebook_size=8, commitment_cost=0.3, codebook_cost=0.7)
-  variables = model.init(KEYS, x)
+  variables = nn.unbox(model.init(KEYS, x))
   out = model.apply(variables, x)
   codes = np.asarray(variables["params"]["codebook"], np.float64)[np.asarray(out.indices)]
   squared_error = np.mean((x - codes) ** 2)
@@ -53,7 +54,7 @@ def test_loss_and_metrics_match_numpy():
 def test_indices_to_codes_and_codes_to_indices_round_trip(options):
   x = jnp.asarray(np.random.default_rng(1).normal(size=(4, 5, 6)), jnp.float32)
   model = VectorQuantizer(codebook_size=32, **options)
-  variables = model.init(KEYS, x)
+  variables = nn.unbox(model.init(KEYS, x))
   out = model.apply(variables, x)
   np.testing.assert_allclose(model.apply(variables, out.indices, method="indices_to_codes"), out.quantized,
                              rtol=1e-6, atol=1e-6)
@@ -72,7 +73,7 @@ def test_straight_through_gradient_is_identity_and_rotation_differs():
   grads = {}
   for estimator in ("ste", "rotation"):
     model = VectorQuantizer(codebook_size=8, estimator=estimator)
-    variables = model.init(KEYS, x)
+    variables = nn.unbox(model.init(KEYS, x))
     grads[estimator] = jax.grad(lambda v: jnp.sum(model.apply(variables, v).quantized * cotangent))(x)
   np.testing.assert_allclose(grads["ste"], cotangent, rtol=0, atol=0)
   assert float(jnp.max(jnp.abs(grads["rotation"] - cotangent))) > 0.1
@@ -82,7 +83,7 @@ def test_ema_update_equals_closed_form_after_one_step():
   decay, epsilon, size = 0.9, 1e-3, 8
   x = np.random.default_rng(4).normal(size=(40, 3)).astype(np.float32)
   model = VectorQuantizer(codebook_size=size, use_ema=True, ema_decay=decay, ema_epsilon=epsilon)
-  variables = model.init(KEYS, x)
+  variables = nn.unbox(model.init(KEYS, x))
   out, variables_after = _train_step(model, variables, x)
   codebook0 = np.asarray(variables["quantizer"]["codebook"], np.float64)
   indices = _nearest(x.astype(np.float64), codebook0)
@@ -105,7 +106,7 @@ def test_ema_update_equals_closed_form_after_one_step():
 def test_dead_code_restart_raises_usage_on_a_collapsed_codebook(use_ema):
   x = np.random.default_rng(5).normal(size=(64, 4)).astype(np.float32)
   model = VectorQuantizer(codebook_size=8, use_ema=use_ema, dead_code_window=1)
-  variables = model.init(KEYS, x)
+  variables = nn.unbox(model.init(KEYS, x))
   collapsed = np.full((8, 4), 100.0, np.float32)
   collapsed[0] = 0.0
   collection = "quantizer" if use_ema else "params"
@@ -129,7 +130,7 @@ def test_kmeans_init_finds_separated_clusters_on_the_first_training_batch(use_em
   centres = rng.normal(size=(4, 3)) * 20
   x = (centres[rng.integers(0, 4, 200)] + 0.1 * rng.normal(size=(200, 3))).astype(np.float32)
   model = VectorQuantizer(codebook_size=4, kmeans_init=True, use_ema=use_ema, ema_decay=0.5)
-  variables = model.init(KEYS, x)
+  variables = nn.unbox(model.init(KEYS, x))
   out, variables = _train_step(model, variables, x)
   assert bool(variables["quantizer"]["initialized"])
   assert float(out.metrics["quantization_error"]) < 0.1
@@ -141,7 +142,7 @@ def test_kmeans_init_finds_separated_clusters_on_the_first_training_batch(use_em
 def test_state_is_untouched_without_train_or_mutable_collection():
   x = np.random.default_rng(7).normal(size=(10, 4)).astype(np.float32)
   model = VectorQuantizer(codebook_size=8, use_ema=True, dead_code_window=1)
-  variables = model.init(KEYS, x)
+  variables = nn.unbox(model.init(KEYS, x))
   _, state = model.apply(variables, x, train=False, mutable=["quantizer"])
   jax.tree.map(np.testing.assert_array_equal, state["quantizer"], variables["quantizer"])
   model.apply(variables, x, train=True, rngs={"quantizer": KEYS["quantizer"]})
@@ -151,7 +152,7 @@ def test_entropy_penalty_matches_numpy():
   x = np.random.default_rng(8).normal(size=(16, 3)).astype(np.float32)
   model = VectorQuantizer(codebook_size=8, entropy_cost=0.5, entropy_temperature=2.0, commitment_cost=0.0,
                           codebook_cost=0.0)
-  variables = model.init(KEYS, x)
+  variables = nn.unbox(model.init(KEYS, x))
   out = model.apply(variables, x)
   codebook = np.asarray(variables["params"]["codebook"], np.float64)
   logits = -((x[:, None, :].astype(np.float64) - codebook[None]) ** 2).sum(-1) / 2.0
@@ -164,7 +165,7 @@ def test_entropy_penalty_matches_numpy():
 
 def test_bad_inputs_raise_value_errors_naming_expected_and_received():
   model = VectorQuantizer(codebook_size=8)
-  variables = model.init(KEYS, jnp.zeros((2, 4)))
+  variables = nn.unbox(model.init(KEYS, jnp.zeros((2, 4))))
   with pytest.raises(ValueError, match=r"expects input \[..., 4\], got shape \(2, 5\)"):
     model.apply(variables, jnp.zeros((2, 5)))
   with pytest.raises(ValueError, match="floating-point input .* got dtype int32"):

@@ -1,0 +1,43 @@
+"""VQGAN-style 2D baseline: grid shapes for f=4 and f=8, round trip, bits per image, errors."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxtok.tokenizers import vqgan
+
+
+def make_model(multipliers=(1, 2, 2), quantizer=None):
+  return vqgan.VQGAN(base_channels=8, channel_multipliers=multipliers, num_res_blocks=1, latent_dim=3,
+                     quantizer=quantizer or {"name": "vq", "codebook_size": 32})
+
+
+def test_grid_shapes_and_round_trip():
+  model = make_model()
+  images = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)), jnp.float32)
+  variables = model.init(jax.random.PRNGKey(0), images)
+  reconstruction, output = model.apply(variables, images)
+  indices, _ = model.apply(variables, images, method=model.encode)
+  assert model.downsampling_factor == 4 and indices.shape == (2, 4, 4)
+  assert output.quantized.shape == (2, 4, 4, 3) and reconstruction.shape == images.shape
+  np.testing.assert_allclose(model.apply(variables, indices, method=model.decode_indices), reconstruction, atol=1e-5)
+  assert model.bits_per_image(16) == 16 * 5
+  assert variables["params"]["decoder"]["output"]["kernel"].names == ("conv_height", "conv_width", "conv_in",
+                                                                       "conv_out")
+
+
+def test_factor_eight_with_fsq():
+  model = make_model((1, 1, 2, 2), {"name": "fsq", "levels": (8, 4, 4)})
+  images = jnp.zeros((1, 16, 16, 3))
+  variables = model.init(jax.random.PRNGKey(0), images)
+  indices, _ = model.apply(variables, images, method=model.encode)
+  assert model.downsampling_factor == 8 and indices.shape == (1, 2, 2)
+  assert model.bits_per_image(64) == 64 * 7
+
+
+def test_bad_inputs_raise():
+  model = make_model()
+  with pytest.raises(ValueError, match=r"divisible by 4, got shape \(1, 18, 16, 3\)"):
+    model.init(jax.random.PRNGKey(0), jnp.zeros((1, 18, 16, 3)))
+  with pytest.raises(ValueError, match="needs a `quantizer`"):
+    vqgan.VQGAN(quantizer=None).init(jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)))
