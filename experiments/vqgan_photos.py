@@ -19,7 +19,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   config.model_name = "vqgan"
   config.model = ml_collections.ConfigDict()
-  config.model.base_channels = 32
+  config.model.base_channels = 16
   config.model.channel_multipliers = (1, 2, 2, 4)
   config.model.num_res_blocks = 1
   config.model.latent_dim = 2

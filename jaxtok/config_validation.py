@@ -3,7 +3,9 @@
 A misspelled or unknown field raises a ValueError that names the valid fields (and the closest one), so a typo never
 silently falls back to a default. `jaxtok.main` applies this to `--config` files and `--config.a.b=value` overrides.
 """
+import dataclasses
 import difflib
+import importlib
 from typing import Any, Iterable, Mapping
 
 
@@ -60,3 +62,24 @@ def check_override_paths(overrides: Iterable[str], config: Mapping[str, Any]) ->
         raise unknown_field_error(".".join(walked + [name]), node.keys() if hasattr(node, "keys") else ())
       walked.append(name)
       node = node[name]
+
+
+def registered_class(kind: str, name: str, registry: Mapping[str, str]) -> type:
+  """Imports the class that `registry` (name -> "module:ClassName") lists as `name`; `kind` names it in errors."""
+  if name not in registry:
+    raise ConfigError(f"Unknown {kind} {name!r}; registered: {', '.join(sorted(registry))}.")
+  module_name, class_name = registry[name].split(":")
+  return getattr(importlib.import_module(module_name), class_name)
+
+
+def constructor_fields(cls: type) -> tuple[str, ...]:
+  """Fields a config may set on a linen module class (its dataclass fields but flax's `parent` and `name`)."""
+  return tuple(f.name for f in dataclasses.fields(cls) if f.init and f.name not in ("parent", "name"))
+
+
+def check_known_fields(prefix: str, fields: Iterable[str], valid: Iterable[str]) -> None:
+  """Raises the unknown-field error for the first of `fields` not in `valid`; `prefix` is their dotted parent."""
+  valid = tuple(valid)
+  for field in fields:
+    if field not in valid:
+      raise unknown_field_error(f"{prefix}.{field}", valid)

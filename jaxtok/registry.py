@@ -1,6 +1,4 @@
 """Models by name, so configs name a model (`config.model_name`) and its fields (`config.model`) without imports."""
-import dataclasses
-import importlib
 from typing import Any, Mapping
 
 import flax.linen as nn
@@ -19,24 +17,13 @@ MODELS = {
 
 def model_class(name: str) -> type[nn.Module]:
   """The linen module class registered as `name`."""
-  if name not in MODELS:
-    raise config_validation.ConfigError(f"Unknown model_name {name!r}; registered models: {', '.join(sorted(MODELS))}.")
-  module_name, class_name = MODELS[name].split(":")
-  return getattr(importlib.import_module(module_name), class_name)
-
-
-def model_fields(cls: type[nn.Module]) -> tuple[str, ...]:
-  """Constructor fields a config may set (all dataclass fields but flax's `parent` and `name`)."""
-  return tuple(f.name for f in dataclasses.fields(cls) if f.init and f.name not in ("parent", "name"))
+  return config_validation.registered_class("model_name", name, MODELS)
 
 
 def build_model(name: str, fields: Mapping[str, Any]) -> nn.Module:
   """Instantiates model `name` with `fields`, rejecting fields the model does not have."""
   cls = model_class(name)
-  valid = model_fields(cls)
-  for field in fields:
-    if field not in valid:
-      raise config_validation.unknown_field_error(f"model.{field}", valid)
+  config_validation.check_known_fields("model", fields, config_validation.constructor_fields(cls))
   fields = {key: _plain(value) for key, value in fields.items()}
   if isinstance(fields.get("quantizer"), Mapping):
     quantizers.make_quantizer(fields["quantizer"], parent=None)  # fail now on a bad quantizer field, not mid-trace

@@ -54,6 +54,37 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, mask=None, *, implementatio
   return jax.nn.dot_product_attention(q, k, v, mask=dense_mask, implementation=kernel_implementation)
 
 
+class HeadsProjection(nn.Module):
+  """A linear map between `[..., embed]` and `[..., heads, head_dim]` whose parameters carry logical axis names.
+
+  `to_heads=True`: `[..., in_features] -> [..., heads, head_dim]` (kernel `[in_features, heads, head_dim]`);
+  `to_heads=False`: `[..., heads, head_dim] -> [..., features]` (kernel `[heads, head_dim, features]`).
+  (flax's DenseGeneral initialises a flattened kernel, which cannot carry 3 logical axis names.)
+  """
+  features: int
+  heads: int
+  head_dim: int
+  to_heads: bool
+  use_bias: bool = True
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if self.to_heads:
+      shape, names, init_axes = (x.shape[-1], self.heads, self.head_dim), ("embed", "heads", "head_dim"), (0, (1, 2))
+      bias_shape, bias_names, equation = (self.heads, self.head_dim), ("heads", "head_dim"), "...d,dhk->...hk"
+    else:
+      shape, names, init_axes = (self.heads, self.head_dim, self.features), ("heads", "head_dim", "embed"), ((0, 1), 2)
+      bias_shape, bias_names, equation = (self.features,), ("embed",), "...hk,hkd->...d"
+    init = nn.initializers.lecun_normal(in_axis=init_axes[0], out_axis=init_axes[1])
+    kernel = self.param("kernel", partitioned.kernel(names, init), shape, self.param_dtype)
+    y = jnp.einsum(equation, x.astype(self.dtype), kernel.astype(self.dtype))
+    if self.use_bias:
+      y = y + self.param("bias", partitioned.zeros(bias_names), bias_shape, self.param_dtype).astype(self.dtype)
+    return y
+
+
 class MultiHeadAttention(nn.Module):
   """Grouped-query attention with input and output projections.
 
@@ -86,14 +117,11 @@ class MultiHeadAttention(nn.Module):
       raise ValueError(f"num_kv_heads must divide num_heads and head_dim be >= 1, got num_heads={self.num_heads}, "
                        f"num_kv_heads={num_kv_heads}, head_dim={head_dim} (features={features})")
     inputs_kv = inputs_q if inputs_kv is None else inputs_kv
-    project = lambda heads, name: nn.DenseGeneral(
-        (heads, head_dim), use_bias=self.use_bias, dtype=self.dtype, param_dtype=self.param_dtype, name=name,
-        kernel_init=partitioned.kernel(("embed", "heads", "head_dim")), bias_init=partitioned.zeros(("heads", "head_dim")))
+    project = lambda heads, name: HeadsProjection(features, heads, head_dim, to_heads=True, use_bias=self.use_bias,
+                                                  dtype=self.dtype, param_dtype=self.param_dtype, name=name)
     q = project(self.num_heads, "query")(inputs_q)
     k = project(num_kv_heads, "key")(inputs_kv)
     v = project(num_kv_heads, "value")(inputs_kv)
     out = attend(q, k, v, mask, implementation=self.implementation, kernel_implementation=self.kernel_implementation)
-    return nn.DenseGeneral(features, axis=(-2, -1), use_bias=self.use_bias, dtype=self.dtype,
-                           param_dtype=self.param_dtype, name="out",
-                           kernel_init=partitioned.kernel(("heads", "head_dim", "embed")),
-                           bias_init=partitioned.zeros(("embed",)))(out)
+    return HeadsProjection(features, self.num_heads, head_dim, to_heads=False, use_bias=self.use_bias,
+                           dtype=self.dtype, param_dtype=self.param_dtype, name="out")(out)

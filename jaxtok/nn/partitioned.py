@@ -21,3 +21,9 @@ def zeros(names: Names):
 
 def ones(names: Names):
   return nn.with_logical_partitioning(nn.initializers.ones_init(), tuple(names))
+
+
+def constrain_activation(x, names: Names):
+  """`nn.with_logical_constraint(x, names)` for `x` of rank len(names) (e.g. `[batch, length, embed]`); other
+  ranks (the same layer applied to `[batch, embed]`) pass through unconstrained."""
+  return nn.with_logical_constraint(x, tuple(names)) if x.ndim == len(names) else x

@@ -20,7 +20,7 @@ class Mlp(nn.Module):
   def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
     hidden = nn.Dense(self.hidden_dim, dtype=self.dtype, param_dtype=self.param_dtype, name="hidden",
                       kernel_init=partitioned.kernel(("embed", "mlp")), bias_init=partitioned.zeros(("mlp",)))(x)
-    hidden = nn.with_logical_constraint(hidden, ("batch", "length", "mlp"))
+    hidden = partitioned.constrain_activation(hidden, ("batch", "length", "mlp"))
     hidden = nn.Dropout(self.dropout_rate)(nn.gelu(hidden), deterministic=deterministic)
     return nn.Dense(x.shape[-1], dtype=self.dtype, param_dtype=self.param_dtype, name="out",
                     kernel_init=partitioned.kernel(("mlp", "embed")), bias_init=partitioned.zeros(("embed",)))(hidden)
@@ -50,7 +50,7 @@ class TransformerBlock(nn.Module):
     """`x: [batch, tokens, features]` -> `[batch, tokens, features]`; `mask` as in `attention.attend`."""
     norm = lambda name: nn.LayerNorm(dtype=self.dtype, param_dtype=self.param_dtype, name=name,
                                      scale_init=partitioned.ones(("norm",)), bias_init=partitioned.zeros(("norm",)))
-    x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
+    x = partitioned.constrain_activation(x, ("batch", "length", "embed"))
     dropout = nn.Dropout(self.dropout_rate)
     attended = attention.MultiHeadAttention(
         self.num_heads, self.num_kv_heads, implementation=self.implementation,

@@ -67,8 +67,8 @@ def dense(features: int, axes: tuple[str | None, str | None], dtype: Any, name: 
 
 
 def embedding(module: nn.Module, name: str, shape: tuple[int, ...], axes: tuple[str | None, ...]) -> jax.Array:
-  """A learned embedding parameter of `shape`, N(0, 0.02^2), float32, with logical axis names `axes`."""
-  init = nn.with_logical_partitioning(nn.initializers.normal(0.02), axes)
+  """A learned embedding parameter of `shape`, N(0, 1 / shape[-1]) as TiTok, float32, with logical axes `axes`."""
+  init = nn.with_logical_partitioning(nn.initializers.normal(shape[-1]**-0.5), axes)
   return module.param(name, init, shape, jnp.float32)
 
 

@@ -29,7 +29,8 @@ def _one_step(config, ici_sizes, preset):
   rules = sharding.logical_rules(preset)
   model = registry.build_model(config.model_name, config.model)
   optimizer = optimizer_lib.make_optimizer(config.optimizer, config.train.num_steps)
-  images = np.random.default_rng(0).uniform(-1, 1, (BATCH, 32, 32, 3)).astype(np.float32)
+  size = config.data.image_size
+  images = np.random.default_rng(0).uniform(-1, 1, (BATCH, size, size, 3)).astype(np.float32)
   state, shardings = state_lib.create_train_state(model, optimizer, images[:BATCH], 0, mesh, rules)
   step = step_lib.make_train_step(model, optimizer, loss_kind="l2", ema_decay=0.9,
                                   learning_rate_fn=optimizer_lib.learning_rate_schedule(config.optimizer, 10))
@@ -64,6 +65,22 @@ def test_sharded_step_equals_single_device_step(single_device_step, ici_sizes, p
     block = got.params["encoder"]["ResidualBlock_1"]["Conv_1"]["kernel"]
     assert block.sharding.spec == PartitionSpec(None, None, "tensor", "fsdp")
   assert got.opt_state[1][0].mu["encoder"]["Conv_0"]["kernel"].sharding.spec == kernel.sharding.spec
+
+
+def test_titok_step_on_an_fsdp_tensor_mesh_equals_single_device_step():
+  from jaxtok.main import load_config_file  # pylint: disable=g-import-not-at-top
+  config = load_config_file(str(REPO / "experiments" / "titok_photos.py") + ":smoke")
+  want, _, want_metrics = _one_step(config, (1, 1, 1), "data_parallel")
+  got, _, metrics = _one_step(config, (2, 2, 2), "fsdp_tensor")
+  np.testing.assert_allclose(metrics["loss"], want_metrics["loss"], rtol=1e-5)
+  for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(np.asarray(g, np.float64), np.asarray(w, np.float64), rtol=2e-4, atol=2e-6)
+  specs = {jax.tree_util.keystr(path): leaf.sharding.spec
+           for path, leaf in jax.tree_util.tree_leaves_with_path(got.params)}
+  mlp_in = [spec for path, spec in specs.items() if "'mlp'" in path and "'hidden'" in path and "kernel" in path]
+  attention_q = [spec for path, spec in specs.items() if "'query'" in path and "kernel" in path]
+  assert mlp_in and all(spec == PartitionSpec("fsdp", "tensor") for spec in mlp_in)
+  assert attention_q and all(spec == PartitionSpec("fsdp", "tensor", None) for spec in attention_q)
 
 
 def test_checkpoint_restores_across_meshes(single_device_step, tmp_path):
