@@ -38,7 +38,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.learning_rate = 2e-3
-  config.optimizer.warmup_steps = 100
+  config.optimizer.warmup_steps = 50
   config.optimizer.end_learning_rate_fraction = 0.1
   config.optimizer.weight_decay = 1e-4
   config.optimizer.beta1 = 0.9
@@ -46,13 +46,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.optimizer.grad_clip_norm = 1.0
 
   config.train = ml_collections.ConfigDict()
-  config.train.num_steps = 1500
+  config.train.num_steps = 600
   config.train.reconstruction_loss = "l2"
   config.train.ema_decay = 0.99
-  config.train.log_every_steps = 50
+  config.train.log_every_steps = 25
 
   config.eval = ml_collections.ConfigDict()
-  config.eval.every_steps = 500
+  config.eval.every_steps = 300
   config.eval.num_images = 192
   config.eval.batch_size = 64
   config.eval.grid_images = 16
@@ -73,7 +73,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.mesh.extra_rules = ()
 
   config.checkpoint = ml_collections.ConfigDict()
-  config.checkpoint.every_steps = 500
+  config.checkpoint.every_steps = 300
   config.checkpoint.keep = 2
 
   if arg == "smoke":

@@ -176,7 +176,8 @@ def flatten_variables(variables: Any) -> dict[str, np.ndarray]:
 def load_inception_variables(path: str | pathlib.Path, model: InceptionV3) -> dict:
   """Reads an `.npz` in `flatten_variables`' layout and checks every shape against `model`'s own variables."""
   shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 75, 75, 3)))
-  expected = {"/".join(key): value for key, value in flax.traverse_util.flatten_dict(flax.core.unfreeze(shapes)).items()}
+  flat_shapes = flax.traverse_util.flatten_dict(flax.core.unfreeze(shapes))
+  expected = {"/".join(key): value for key, value in flat_shapes.items()}
   with np.load(path) as file:
     arrays = dict(file)
   missing = sorted(set(expected) - set(arrays))

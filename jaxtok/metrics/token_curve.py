@@ -38,7 +38,8 @@ def quality_vs_tokens(model: nn.Module, params: Any, model_state: Any,
   return {k: float(np.mean(np.concatenate(values))) for k, values in per_length.items()}
 
 
-def save_token_curve(directory: str | pathlib.Path, curve: dict[int, float], baseline_psnr: float | None = None) -> None:
+def save_token_curve(directory: str | pathlib.Path, curve: dict[int, float],
+                     baseline_psnr: float | None = None) -> None:
   """Writes `token_curve.json` ({"num_tokens": [...], "psnr": [...]}) and `token_curve.png` into `directory`."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")

@@ -76,7 +76,7 @@ class ConvDecoder(nn.Module):
       for _ in range(self.blocks_per_level):
         x = ResidualBlock(channels)(x)
     x = nn.swish(_group_norm(x.shape[-1])(x))
-    return _conv(3, (3, 3))(x)
+    return _conv(3, (3, 3), name="output")(x)
 
 
 class ConvVQAutoencoder(nn.Module):
@@ -105,6 +105,11 @@ class ConvVQAutoencoder(nn.Module):
   @property
   def codebook_size(self) -> int | None:
     return quantizers.make_quantizer(self.quantizer).codebook_size
+
+  @property
+  def last_layer_path(self) -> tuple[str, ...]:
+    """Path in "params" of the decoder's output kernel (the adaptive GAN weight's reference layer)."""
+    return ("decoder", "output", "kernel")
 
   def _check_images(self, images: jax.Array) -> None:
     factor = 2**len(self.channels)

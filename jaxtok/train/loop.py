@@ -24,6 +24,7 @@ from jaxtok import config_validation
 from jaxtok import data
 from jaxtok import registry
 from jaxtok import sharding
+from jaxtok.losses import settings as loss_settings
 from jaxtok.train import checkpoint
 from jaxtok.train import config_fields
 from jaxtok.train import evaluation
@@ -91,12 +92,13 @@ class _Run:
     learning_rate_fn = optimizer_lib.learning_rate_schedule(config.optimizer, self.num_steps)
     optimizer = optimizer_lib.make_optimizer(config.optimizer, self.num_steps)
     example = np.zeros((batch_shards, crop.image_size, crop.image_size, 3), np.float32)
+    losses = loss_settings.from_config(config.losses)
     self.state, state_shardings = state_lib.create_train_state(self.model, optimizer, example, config.seed,
-                                                               self.mesh, self.rules)
+                                                               self.mesh, self.rules, discriminator=losses.discriminator)
     batch_sharding, replicated = sharding.batch_sharding(self.mesh), sharding.replicated(self.mesh)
     self.train_step = jax.jit(step_lib.make_train_step(
         self.model, optimizer, loss_kind=config.train.reconstruction_loss, ema_decay=config.train.ema_decay,
-        learning_rate_fn=learning_rate_fn), in_shardings=(state_shardings, batch_sharding),
+        learning_rate_fn=learning_rate_fn, losses=losses), in_shardings=(state_shardings, batch_sharding),
         out_shardings=(state_shardings, replicated), donate_argnums=0)
     self.reconstruct_fn = _sharded_reconstruct_fn(evaluation.make_reconstruct_fn(self.model), self.mesh,
                                                   config.eval.batch_size)

@@ -127,3 +127,16 @@ def test_sigterm_saves_a_checkpoint_and_stops(tmp_path):
   step_dir = tmp_path / "checkpoints" / str(summary["step"])
   assert (step_dir / "state").is_dir() and (step_dir / "data" / "process_0-of-1.json").exists()
   assert json.loads((step_dir / "data" / "process_0-of-1.json").read_text())["next_index"] > 0
+
+
+def test_adversarial_loss_trains_a_discriminator_inside_the_state(smoke_config, tmp_path):
+  smoke_config.losses.adversarial_weight = 0.1
+  smoke_config.losses.adversarial_start_step = 2
+  smoke_config.losses.discriminator_channels = 8
+  smoke_config.losses.discriminator_layers = 2
+  summary = loop.train_and_evaluate(smoke_config, tmp_path)
+  assert summary["completed"]
+  history = [json.loads(line) for line in (tmp_path / "history_train.jsonl").read_text().splitlines()]
+  assert history[-1]["generator_adversarial_loss"] != 0 and np.isfinite(history[-1]["discriminator/loss"])
+  saved = read_checkpoint(tmp_path, 6)
+  assert jax.tree.leaves(saved["discriminator_params"]) and jax.tree.leaves(saved["discriminator_opt_state"])
