@@ -18,7 +18,7 @@ import numpy as np
 
 from jaxtok import registry
 from jaxtok import sharding
-from jaxtok.main import load_config_file
+from jaxtok.cli import load_config_file
 from jaxtok.train import optimizer as optimizer_lib
 from jaxtok.train import state as state_lib
 from jaxtok.train import step as step_lib

@@ -5,9 +5,6 @@ r"""The main job: train the model of an experiment config.
 
 Rerunning with the same --workdir resumes from its latest checkpoint.
 """
-import importlib.util
-import logging as logging_std
-import re
 import sys
 
 from absl import app
@@ -15,6 +12,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from jaxtok import cli
 from jaxtok import config_validation
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (experiments/<name>.py[:arg]).",
@@ -27,40 +25,6 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in 
 _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() with what the environment "
                                "says (Cloud TPU pod slices, SLURM, ...). Implied by --coordinator_address.")
 flags.mark_flags_as_required(["config", "workdir"])
-
-_OVERRIDE = re.compile(r"^--config\.([A-Za-z0-9_.]+)(=.*)?$")
-
-
-def load_config_file(argument: str):
-  """Runs get_config() of a `path[:arg]` config argument, as ml_collections does."""
-  path, _, config_arg = argument.partition(":")
-  spec = importlib.util.spec_from_file_location("_jaxtok_experiment", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(config_arg) if config_arg else module.get_config()
-
-
-def parse_flags(argv: list[str]) -> list[str]:
-  """Parses flags; an override naming an unknown config field exits with the valid field names."""
-  try:
-    return flags.FLAGS(argv)
-  except (AttributeError, KeyError, flags.Error) as error:
-    config_argument = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
-    overrides = [m.group(1) for m in map(_OVERRIDE.match, argv) if m]
-    if config_argument and overrides:
-      try:
-        config_validation.check_override_paths(overrides, load_config_file(config_argument))
-      except config_validation.ConfigError as unknown:
-        sys.exit(f"Error: {unknown}")
-    sys.exit(f"Error parsing flags: {error}")
-
-
-def _quiet_library_info_logs() -> None:
-  """Keeps orbax's per-save INFO chatter out of the log; its warnings and errors still show."""
-  noisy = ("/orbax/", "/jax/_src/xla_bridge", "/jax/_src/compiler")
-  logging.get_absl_handler().addFilter(
-      lambda record: record.levelno >= logging_std.WARNING or not any(n in record.pathname for n in noisy))
-
 
 def _initialize_distributed() -> None:
   """Joins the processes of a multi-host run before any device is touched (a no-op for one process)."""
@@ -77,7 +41,7 @@ def _initialize_distributed() -> None:
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  _quiet_library_info_logs()
+  cli.quiet_library_info_logs()
   _initialize_distributed()
   from jaxtok.train import loop  # pylint: disable=g-import-not-at-top  # after flags, so --help is fast
 
@@ -95,7 +59,7 @@ def main(argv: list[str]) -> None:
 
 
 def run() -> None:
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)
 
 
 if __name__ == "__main__":

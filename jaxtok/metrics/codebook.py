@@ -25,7 +25,8 @@ class CodebookUsage:
       self.counts[codebook] += np.bincount(codes, minlength=self.codebook_size)
 
   def result(self) -> dict[str, float]:
-    """Mean over codebooks of: fraction of codes used, perplexity (exp entropy of the code distribution)."""
+    """Mean over codebooks of: fraction of codes used, its complement (dead codes), and perplexity (exp entropy)."""
     probs = self.counts / np.maximum(self.counts.sum(axis=1, keepdims=True), 1)
     entropy = -np.sum(np.where(probs > 0, probs * np.log(np.where(probs > 0, probs, 1.0)), 0.0), axis=1)
-    return {"codebook_usage": float(np.mean(self.counts > 0)), "perplexity": float(np.mean(np.exp(entropy)))}
+    usage = float(np.mean(self.counts > 0))
+    return {"codebook_usage": usage, "dead_code_fraction": 1.0 - usage, "perplexity": float(np.mean(np.exp(entropy)))}

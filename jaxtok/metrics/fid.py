@@ -45,7 +45,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
   root1 = _psd_sqrt(sigma1)
   middle = root1 @ sigma2 @ root1
   trace_sqrt = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)))
-  return float(np.sum((mu1 - mu2)**2) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt)
+  distance = np.sum((mu1 - mu2)**2) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt
+  return float(max(distance, 0.0))  # equal inputs can round to -1e-20
 
 
 def file_sha256(path: str | pathlib.Path) -> str:

@@ -106,6 +106,11 @@ class ConvVQAutoencoder(nn.Module):
   def codebook_size(self) -> int | None:
     return quantizers.make_quantizer(self.quantizer).codebook_size
 
+  def bits_per_image(self, image_size: int) -> float:
+    """Token-grid cells times the quantizer's bits per token, for square images of side `image_size`."""
+    bits_per_token = quantizers.make_quantizer(self.quantizer, parent=None).bits_per_token
+    return (image_size // 2**len(self.channels))**2 * bits_per_token
+
   @property
   def last_layer_path(self) -> tuple[str, ...]:
     """Path in "params" of the decoder's output kernel (the adaptive GAN weight's reference layer)."""

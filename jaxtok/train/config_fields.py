@@ -49,6 +49,8 @@ RUNNER_FIELDS = {
         "batch_size": "int: evaluation batch size",
         "grid_images": "int: images shown in the reconstruction PNG grid",
         "seed": "int: seed of the fixed evaluation crops",
+        "inception_weights_path": "str: .npz of InceptionV3 FID weights (jaxtok.metrics.fid layout) to report rFID; "
+                                  "'' = no rFID",
     },
     "losses": loss_settings.FIELDS,
     "mesh": {

@@ -26,6 +26,7 @@ from jaxtok import registry
 from jaxtok import sharding
 from jaxtok.losses import settings as loss_settings
 from jaxtok.train import checkpoint
+from jaxtok.metrics import token_curve
 from jaxtok.train import config_fields
 from jaxtok.train import evaluation
 from jaxtok.train import images
@@ -68,10 +69,14 @@ def _check_finite(pending: list[tuple[int, dict[str, jax.Array]]]) -> dict[str, 
   return last
 
 
-class _Run:
-  """Everything one training run holds; `train_and_evaluate` drives it."""
+class Run:
+  """Everything one training run holds; `train_and_evaluate` drives it and `jaxtok.evaluate` evaluates with it.
 
-  def __init__(self, config: Any, workdir: pathlib.Path):
+  It restores the checkpoint at `restore_step` (default: the latest in `workdir`, if any) on construction.
+  `write_logs=False` leaves the workdir's training history and TensorBoard files untouched (evaluation only).
+  """
+
+  def __init__(self, config: Any, workdir: pathlib.Path, restore_step: int | None = None, write_logs: bool = True):
     config_fields.check_config(config)
     self.config, self.workdir = config, workdir
     self.model = registry.build_model(config.model_name, config.model)
@@ -102,31 +107,64 @@ class _Run:
         out_shardings=(state_shardings, replicated), donate_argnums=0)
     self.reconstruct_fn = _sharded_reconstruct_fn(evaluation.make_reconstruct_fn(self.model), self.mesh,
                                                   config.eval.batch_size)
+    self.feature_fn = (evaluation.make_inception_feature_fn(config.eval.inception_weights_path)
+                       if config.eval.inception_weights_path else None)
     self.checkpointer = checkpoint.Checkpointer(workdir / "checkpoints", keep=config.checkpoint.keep)
-    self.start_step = self._restore_latest()
-    self.log = metrics_log.MetricsLog(workdir, self.start_step, write_files=self.is_chief)
+    self.start_step = self._restore(restore_step)
+    self.log = metrics_log.MetricsLog(workdir, self.start_step, write_files=self.is_chief and write_logs)
 
-  def _restore_latest(self) -> int:
-    latest = self.checkpointer.latest_step()
-    if latest is None:
-      return 0
-    self.state = self.checkpointer.restore(latest, self.state, self.train_iterator)
-    logging.info("Resumed from the checkpoint at step %d in %s.", latest, self.workdir)
-    return latest
+  def _restore(self, step: int | None) -> int:
+    """Restores checkpoint `step` (None: the latest, if any); returns the step restored, 0 for none."""
+    if step is None:
+      step = self.checkpointer.latest_step()
+      if step is None:
+        return 0
+    elif step not in self.checkpointer.all_steps():
+      raise config_validation.ConfigError(f"No checkpoint at step {step} in {self.workdir / 'checkpoints'}; "
+                                          f"saved steps: {self.checkpointer.all_steps()}.")
+    self.state = self.checkpointer.restore(step, self.state, self.train_iterator)
+    logging.info("Resumed from the checkpoint at step %d in %s.", step, self.workdir)
+    return step
 
-  def evaluate(self, step: int) -> dict[str, float]:
-    params = self.state.ema_params if self.config.train.ema_decay > 0 else self.state.params
+  @property
+  def eval_params(self) -> Any:
+    return self.state.ema_params if self.config.train.ema_decay > 0 else self.state.params
+
+  def evaluate(self, step: int, output_dir: pathlib.Path | None = None) -> dict[str, float]:
+    """Evaluates the current state; writes PNG grids (and the token curve of a flexible model) into `output_dir`.
+
+    `output_dir` defaults to the workdir, where each evaluation also keeps its grid under images/.
+    """
     results, originals, reconstructions = evaluation.evaluate(
-        self.reconstruct_fn, params, self.state.model_state, self.eval_dataset,
-        getattr(self.model, "codebook_size", None), self.config.eval.grid_images)
+        self.reconstruct_fn, self.eval_params, self.state.model_state, self.eval_dataset,
+        getattr(self.model, "codebook_size", None), self.config.eval.grid_images, self.feature_fn)
+    if hasattr(self.model, "bits_per_image"):
+      results["bits_per_image"] = float(self.model.bits_per_image(self.config.data.image_size))
+    curve = self._token_curve()
+    results.update({f"psnr_at_{k}_tokens": value for k, value in curve.items()})
     self.log.write("eval", step, results)
     if self.is_chief:
-      image_dir = self.workdir / "images"
-      image_dir.mkdir(exist_ok=True)
-      images.save_reconstruction_grid(image_dir / f"reconstructions_step{step:07d}.png", originals, reconstructions)
-      images.save_reconstruction_grid(self.workdir / "reconstructions.png", originals, reconstructions)
+      self._save_images(step, output_dir, originals, reconstructions, curve, results["mean_colour_baseline_psnr"])
     logging.info("Eval at step %d: %s", step, json.dumps({k: round(v, 4) for k, v in results.items()}))
     return results
+
+  def _token_curve(self) -> dict[int, float]:
+    """PSNR from the first k tokens, k = 1, 2, 4, ..., K, for a model trained with token dropout; {} otherwise."""
+    if getattr(self.model, "token_dropout", "none") == "none":
+      return {}
+    return token_curve.quality_vs_tokens(self.model, self.eval_params, self.state.model_state, self.eval_dataset)
+
+  def _save_images(self, step: int, output_dir: pathlib.Path | None, originals: np.ndarray,
+                   reconstructions: np.ndarray, curve: dict[int, float], baseline_psnr: float) -> None:
+    if output_dir is None:
+      output_dir = self.workdir
+      (self.workdir / "images").mkdir(exist_ok=True)
+      images.save_reconstruction_grid(self.workdir / "images" / f"reconstructions_step{step:07d}.png", originals,
+                                      reconstructions)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    images.save_reconstruction_grid(output_dir / "reconstructions.png", originals, reconstructions)
+    if curve:
+      token_curve.save_token_curve(output_dir, curve, baseline_psnr)
 
   def save(self, step: int) -> None:
     self.checkpointer.save(step, self.state, self.train_iterator)
@@ -169,7 +207,7 @@ def _is_due(step: int, every: int, last_step: int) -> bool:
   return step % every == 0 or step == last_step
 
 
-def _train(run: _Run, progress: tqdm.tqdm, stop: dict[str, bool]) -> tuple[int, dict[str, float], float]:
+def _train(run: Run, progress: tqdm.tqdm, stop: dict[str, bool]) -> tuple[int, dict[str, float], float]:
   """Runs steps from run.start_step; returns (last step, last eval results or {}, seconds spent training)."""
   config, pending, eval_results = run.config, [], {}
   step, started, train_seconds = run.start_step, time.perf_counter(), 0.0
@@ -205,7 +243,7 @@ def train_and_evaluate(config: Any, workdir: str | pathlib.Path) -> dict[str, An
   """Trains `config`'s model in `workdir` (resuming if possible); returns the summary also written to metrics.json."""
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
-  run = _Run(config, workdir)
+  run = Run(config, workdir)
   try:
     with stop_on_sigterm() as stop, jax.set_mesh(run.mesh), nn.logical_axis_rules(run.rules):
       with tqdm.tqdm(total=run.num_steps, initial=run.start_step, desc="train", unit="step", dynamic_ncols=True,
@@ -216,7 +254,7 @@ def train_and_evaluate(config: Any, workdir: str | pathlib.Path) -> dict[str, An
   return _write_summary(run, step, eval_results, train_seconds, completed=step >= run.num_steps)
 
 
-def _write_summary(run: _Run, step: int, eval_results: dict[str, float], train_seconds: float,
+def _write_summary(run: Run, step: int, eval_results: dict[str, float], train_seconds: float,
                    completed: bool) -> dict[str, Any]:
   steps_run = step - run.start_step
   summary = {

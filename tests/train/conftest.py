@@ -1,7 +1,7 @@
 """Fixtures of the training tests."""
 import pytest
 
-from jaxtok.main import load_config_file
+from jaxtok.cli import load_config_file
 from training_helpers import REPO  # pylint: disable=g-bad-import-order
 
 

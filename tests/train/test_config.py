@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from jaxtok import config_validation
-from jaxtok.main import load_config_file
+from jaxtok.cli import load_config_file
 from jaxtok.train import config_fields
 
 REPO = pathlib.Path(__file__).resolve().parents[2]

@@ -43,7 +43,7 @@ def _one_step(config, ici_sizes, preset):
 
 @pytest.fixture(scope="module")
 def single_device_step():
-  from jaxtok.main import load_config_file  # pylint: disable=g-import-not-at-top
+  from jaxtok.cli import load_config_file  # pylint: disable=g-import-not-at-top
   config = load_config_file(str(REPO / "experiments" / "quickstart.py") + ":smoke")
   return config, _one_step(config, (1, 1, 1), "data_parallel")
 
@@ -68,7 +68,7 @@ def test_sharded_step_equals_single_device_step(single_device_step, ici_sizes, p
 
 
 def test_titok_step_on_an_fsdp_tensor_mesh_equals_single_device_step():
-  from jaxtok.main import load_config_file  # pylint: disable=g-import-not-at-top
+  from jaxtok.cli import load_config_file  # pylint: disable=g-import-not-at-top
   config = load_config_file(str(REPO / "experiments" / "titok_photos.py") + ":smoke")
   want, _, want_metrics = _one_step(config, (1, 1, 1), "data_parallel")
   got, _, metrics = _one_step(config, (2, 2, 2), "fsdp_tensor")
