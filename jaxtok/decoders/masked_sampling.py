@@ -59,7 +59,7 @@ class SamplerOutput:
 
 @flax.struct.dataclass
 class _Settings:
-  """The static choices of one sampler run."""
+  """The choices of one sampler run; all static but the secondary re-masking thresholds (may be traced)."""
   mask_id: int = flax.struct.field(pytree_node=False)
   num_steps: int = flax.struct.field(pytree_node=False)
   strategy: str = flax.struct.field(pytree_node=False)
@@ -68,8 +68,8 @@ class _Settings:
   top_k: int = flax.struct.field(pytree_node=False)
   top_p: float = flax.struct.field(pytree_node=False)
   choice_temperature: float = flax.struct.field(pytree_node=False)
-  remask_threshold: float = flax.struct.field(pytree_node=False)
-  remask_drop: float = flax.struct.field(pytree_node=False)
+  remask_threshold: float | jax.Array = 0.0
+  remask_drop: float | jax.Array = 1.0
 
 
 def guidance_scale_at(step: jax.Array, num_steps: int, scale: float, schedule: str) -> jax.Array:
@@ -230,7 +230,7 @@ def remasking_sample(logits_fn: LogitsFn, key: jax.Array, class_labels: jax.Arra
     strategy: "easy_first", "low_confidence" or "secondary".
     score: "probability" (log p of the token) or "margin" (top-1 minus top-2 probability) ranks the units.
     choice_temperature: Gumbel noise on the confidences, annealed to 0 (default 0: deterministic easy first).
-    remask_threshold, remask_drop: the secondary re-masking checks (probabilities, "secondary" only).
+    remask_threshold, remask_drop: the secondary re-masking checks (probabilities, "secondary" only; may be traced).
   """
   if strategy not in REMASKING_STRATEGIES:
     raise ValueError(f"strategy must be one of {REMASKING_STRATEGIES}, got {strategy!r}.")

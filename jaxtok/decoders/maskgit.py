@@ -181,10 +181,11 @@ class MaskedTokenTransformer(nn.Module):
            label_smoothing: float = 0.1, class_dropout: float = 0.1) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Masked-token training loss of clean `tokens` (ids in [0, vocab_size)) and `class_labels` `[batch]`.
 
-    Uses rng stream "masking" (mask positions and class dropout) and, when `train`, "dropout".
+    Uses rng stream "masking" (mask positions and class dropout) and, when `train`, "dropout". class_dropout may
+    be traced.
     Returns `masked_token_loss`'s (loss, metrics).
     """
-    if not 0.0 <= class_dropout <= 1.0:
+    if isinstance(class_dropout, (int, float)) and not 0.0 <= class_dropout <= 1.0:
       raise ValueError(f"class_dropout must lie in [0, 1], got {class_dropout}.")
     self._check_inputs(tokens, class_labels)
     mask_key, class_key = jax.random.split(self.make_rng("masking"))
