@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from jaxtok import sharding
 from jaxtok.decoders import maskgit
 
 VOCAB, LENGTH, CLASSES = 12, 6, 4
@@ -57,6 +58,18 @@ def test_init_under_jit_has_logical_axes_and_shapes(single):
   logits = apply(variables, tokens.at[:, 2].set(model.mask_id), labels)
   assert logits.shape == (3, LENGTH, VOCAB) and logits.dtype == jnp.float32
   assert np.all(np.isfinite(logits))
+
+
+def test_parameters_shard_on_a_mesh(single):
+  """Parameters placed by their logical axes on a (data, fsdp, tensor) = (2, 2, 2) mesh give the same logits."""
+  model, variables, tokens, labels, apply, _ = single
+  mesh = sharding.make_mesh((2, 2, 2))
+  shardings = sharding.tree_shardings(variables, mesh, sharding.logical_rules("fsdp_tensor"))
+  assert tuple(shardings["params"]["head_kernel"].spec) == ("fsdp", None, "tensor")
+  placed = jax.device_put(nn.unbox(variables), shardings)
+  batch = jnp.concatenate([tokens, tokens[:1]]), jnp.concatenate([labels, labels[:1]])
+  sharded = jax.jit(model.apply)(placed, *jax.device_put(batch, sharding.batch_sharding(mesh)))
+  np.testing.assert_allclose(sharded, apply(variables, *batch), rtol=1e-5, atol=1e-5)
 
 
 def test_bfloat16_multi_codebook_logits():
