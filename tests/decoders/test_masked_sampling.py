@@ -100,6 +100,22 @@ def test_multi_codebook_marginals():
   assert min(_chi_square_pvalues(tokens.reshape(NUM_SAMPLES, 4), expected)) > 1e-3
 
 
+def _check_remasked_are_least_confident(trajectory, labels):
+  """Low-confidence remasking with margin scores: at every step, each remasked decoded unit's margin (under the
+  step's input) is at most every kept unit's."""
+  for step in range(1, trajectory.shape[0]):
+    before, after = trajectory[step - 1], trajectory[step]
+    probabilities = np.asarray(jax.nn.softmax(consensus_logits_fn(jnp.asarray(before), labels), axis=-1))
+    tokens = np.where(after != MASK, after, np.minimum(before, VOCAB - 1))
+    chosen = np.take_along_axis(probabilities, tokens[..., None], axis=-1)[..., 0]
+    others = np.where(np.eye(VOCAB, dtype=bool)[tokens], -1.0, probabilities).max(-1)
+    margin = chosen - others
+    remasked = (before != MASK) & (after == MASK)
+    kept = after != MASK
+    for example in np.flatnonzero(remasked.any(1)):
+      assert margin[example][remasked[example]].max() <= margin[example][kept[example]].min() + 1e-6
+
+
 SCHEDULE_CASES = [(masked_sampling.maskgit_sample, {}), (masked_sampling.remasking_sample, {"strategy": "easy_first"}),
                   (masked_sampling.remasking_sample, {"strategy": "low_confidence", "score": "margin"})]
 
@@ -116,6 +132,7 @@ def test_masked_count_per_step_follows_schedule(sampler, kwargs):
   unfixed = fixed_before & ~((trajectory[1:] == trajectory[:-1]) & fixed_after)
   if kwargs.get("strategy") == "low_confidence":
     assert unfixed.any()  # decoded units whose context turned against them were remasked
+    _check_remasked_are_least_confident(trajectory, jnp.arange(32) % 4)
   else:
     assert not unfixed.any()  # MaskGIT and easy-first never un-fix a token
 
