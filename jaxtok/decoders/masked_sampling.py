@@ -142,7 +142,7 @@ def _validate(class_labels, sequence_length, mask_id, num_codebooks, num_steps, 
     raise ValueError(f"num_steps must be >= 1, got {num_steps}.")
   if not temperature > 0:
     raise ValueError(f"temperature must be > 0, got {temperature}.")
-  if null_class is None and guidance_scale != 0:
+  if null_class is None and not (isinstance(guidance_scale, (int, float)) and guidance_scale == 0):
     raise ValueError(f"guidance_scale={guidance_scale} needs null_class (the unconditional label), got None.")
   if mask_id < 0:
     raise ValueError(f"mask_id must be >= 0, got {mask_id}.")
@@ -203,7 +203,8 @@ def maskgit_sample(logits_fn: LogitsFn, key: jax.Array, class_labels: jax.Array,
     num_steps: T <= L * C. schedule: a `schedules.SCHEDULES` name.
     temperature, top_k, top_p: filters of the token distribution (`logit_filters.filter_logits`).
     choice_temperature: Gumbel noise on the confidences, annealed linearly to 0 over the steps.
-    guidance_scale, guidance_schedule, null_class: classifier-free guidance (on whenever null_class is given).
+    guidance_scale, guidance_schedule, null_class: classifier-free guidance, on whenever null_class is given (two
+      passes per step); guidance_scale may then be traced.
     return_trajectory: also return the tokens after every step.
 
   Returns:

@@ -1,6 +1,8 @@
 """MaskGIT and remasking samplers on analytic models: exact marginals, schedules, guidance, keys, remasking."""
 import functools
 
+import hypothesis
+import hypothesis.strategies as st
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -135,6 +137,26 @@ def test_masked_count_per_step_follows_schedule(sampler, kwargs):
     _check_remasked_are_least_confident(trajectory, jnp.arange(32) % 4)
   else:
     assert not unfixed.any()  # MaskGIT and easy-first never un-fix a token
+
+
+_guided_trajectory = jax.jit(lambda key, labels, scale: masked_sampling.maskgit_sample(
+    consensus_logits_fn, key, labels, sequence_length=4, num_codebooks=2, mask_id=MASK, num_steps=6,
+    schedule="sqrt", top_k=3, guidance_scale=scale, null_class=NULL, return_trajectory=True))
+
+
+@hypothesis.settings(deadline=None, max_examples=30)
+@hypothesis.given(seed=st.integers(0, 2**31 - 1), scale=st.floats(-1.0, 8.0),
+                  labels=st.lists(st.integers(0, NULL), min_size=3, max_size=3))
+def test_maskgit_invariants(seed, scale, labels):
+  """Any key, guidance scale and labels (null included): the schedule's counts, no token un-fixed, a fully decoded
+  result equal to the last step."""
+  output = _guided_trajectory(jax.random.key(seed), jnp.asarray(labels), scale)
+  trajectory = np.asarray(output.trajectory).reshape(6, 3, 8)
+  np.testing.assert_array_equal((trajectory == MASK).sum(-1), np.tile(schedules.masked_counts(6, 8, "sqrt"), (3, 1)).T)
+  fixed = trajectory[:-1] != MASK
+  np.testing.assert_array_equal(trajectory[1:][fixed], trajectory[:-1][fixed])
+  np.testing.assert_array_equal(np.asarray(output.tokens).reshape(3, 8), trajectory[-1])
+  assert np.all(trajectory[-1] < VOCAB)
 
 
 def test_secondary_remasking():
