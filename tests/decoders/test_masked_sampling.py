@@ -220,6 +220,11 @@ def test_fixed_key_is_deterministic_and_examples_ignore_their_batch():
   np.testing.assert_array_equal(first, again)
   assert np.any(np.asarray(_plain(jax.random.key(7), LABELS).tokens) != np.asarray(first))
   np.testing.assert_array_equal(_plain(jax.random.key(6), LABELS[:2]).tokens, first[:2])
+  # Under vmap over keys: each key's result as alone.
+  keys = jnp.stack([jax.random.key(6), jax.random.key(7)])
+  mapped = jax.vmap(lambda key: _plain(key, LABELS).tokens)(keys)
+  np.testing.assert_array_equal(mapped[0], first)
+  np.testing.assert_array_equal(mapped[1], _plain(jax.random.key(7), LABELS).tokens)
 
 
 def test_with_the_transformer_multi_codebook():
