@@ -6,9 +6,12 @@ every unit (a position's codebook for multi-codebook tokens; `length * num_codeb
 `logit_filters.filter_logits` (temperature, top-k, top-p); each masked unit draws a candidate token; units are ranked
 by a confidence and the `schedules.num_masked_after_step` least confident are (re)masked.
 
-- `maskgit_sample` (Chang et al. 2022, "MaskGIT: Masked Generative Image Transformer", Algorithm / section 3.2):
-  confidence = log p(candidate) + choice_temperature * (1 - (s + 1) / T) * Gumbel noise; decoded units are never
-  remasked, so each step fixes exactly the number of units the schedule says.
+- `maskgit_sample` (Chang et al. 2022, "MaskGIT: Masked Generative Image Transformer", section 3.2, iterative
+  decoding): confidence = log p(candidate) under the filtered distribution it was drawn from, plus
+  choice_temperature * (1 - (s + 1) / T) * Gumbel noise; decoded units are never remasked, so each step fixes
+  exactly the number of units the schedule says. A unit order independent of the draws (choice temperature large)
+  leaves every unit's marginal exactly the model's for an input-independent model; confidence order favours likely
+  tokens (a draw of low probability is remasked and drawn again).
 - `remasking_sample`, discrete diffusion with revisable tokens:
   * "easy_first": the adaptive decoding order of Discrete Diffusion VLA (Liang et al. 2025, "Discrete Diffusion VLA:
     Bringing Discrete Diffusion to Action Decoding in Vision-Language-Action Policies", section 3): the most
