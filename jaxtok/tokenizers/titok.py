@@ -24,6 +24,7 @@ import jax.numpy as jnp
 
 from jaxtok import nn as jnn
 from jaxtok import quantizers
+from jaxtok.nn import position
 from jaxtok.tokenizers import flexible
 
 
@@ -43,6 +44,7 @@ VIT_SIZES = {
     "large": ViTSize(width=1024, depth=24, num_heads=16, mlp_dim=4096),
 }
 DECODER_OUTPUTS = ("pixels", "proxy_codes")
+PATCH_POSITIONS = ("learned", "sincos")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
@@ -70,6 +72,13 @@ def embedding(module: nn.Module, name: str, shape: tuple[int, ...], axes: tuple[
   """A learned embedding parameter of `shape`, N(0, 1 / shape[-1]) as TiTok, float32, with logical axes `axes`."""
   init = nn.with_logical_partitioning(nn.initializers.normal(shape[-1]**-0.5), axes)
   return module.param(name, init, shape, jnp.float32)
+
+
+def patch_positions(module: nn.Module, kind: str, num_patches: int, width: int) -> jax.Array:
+  """Position embeddings of the patch grid `[num_patches, width]`: "learned" (TiTok) or fixed 2D "sincos" (MAE)."""
+  if kind == "sincos":
+    return jnp.asarray(position.sincos_2d(int(round(num_patches**0.5)), width))
+  return embedding(module, "patch_positions", (num_patches, width), ("position", "embed"))
 
 
 def layer_norm(dtype: Any, name: str) -> nn.LayerNorm:
@@ -104,6 +113,7 @@ class TiTokEncoder(nn.Module):
   latent_attention: str = "full"
   dtype: Any = jnp.float32
   attention_implementation: str = "dense"
+  patch_position: str = "learned"
 
   @nn.compact
   def __call__(self, images: jax.Array) -> jax.Array:
@@ -111,7 +121,7 @@ class TiTokEncoder(nn.Module):
     patches = einops.rearrange(images, "b (h p) (w q) c -> b (h w) (p q c)", p=self.patch_size, q=self.patch_size)
     num_patches = patches.shape[1]
     x = dense(width, ("patch", "embed"), self.dtype, "patch_embedding")(patches.astype(self.dtype))
-    x = x + embedding(self, "patch_positions", (num_patches, width), ("position", "embed")).astype(self.dtype)
+    x = x + patch_positions(self, self.patch_position, num_patches, width).astype(self.dtype)
     latents = embedding(self, "latent_tokens", (self.num_latent_tokens, width), ("position", "embed"))
     latents = jnp.broadcast_to(latents.astype(self.dtype), (x.shape[0],) + latents.shape)
     sequence = jnp.concatenate([x, latents], axis=1)
@@ -133,6 +143,7 @@ class TiTokDecoder(nn.Module):
   proxy_codebook_size: int = 1024
   dtype: Any = jnp.float32
   attention_implementation: str = "dense"
+  patch_position: str = "learned"
 
   @nn.compact
   def __call__(self, tokens: jax.Array, kept: jax.Array | None = None) -> jax.Array:
@@ -144,8 +155,8 @@ class TiTokDecoder(nn.Module):
     positions = embedding(self, "latent_positions", (self.num_latent_tokens, width), ("position", "embed"))
     latents = latents + positions[:length].astype(self.dtype)
     mask_token = embedding(self, "mask_token", (width,), ("embed",))
-    patch_positions = embedding(self, "patch_positions", (num_patches, width), ("position", "embed"))
-    queries = jnp.broadcast_to((mask_token + patch_positions).astype(self.dtype), (batch, num_patches, width))
+    positions_of_patches = patch_positions(self, self.patch_position, num_patches, width)
+    queries = jnp.broadcast_to((mask_token + positions_of_patches).astype(self.dtype), (batch, num_patches, width))
     sequence = jnp.concatenate([queries, latents], axis=1)
     mask = None if kept is None else flexible.decoder_mask(num_patches, kept)
     sequence = ViT(self.size, self.dtype, self.attention_implementation, name="vit")(sequence, mask=mask)
@@ -176,6 +187,8 @@ class TiTok(nn.Module):
     tail_drop_probability: fraction of examples whose tail is dropped under "tail_drop".
     dtype: computation dtype, "float32" or "bfloat16" (parameters are always float32).
     attention_implementation: "dense" or "sparse" (`jaxtok.nn.attend`).
+    patch_position: "learned" patch position embeddings (TiTok) or fixed 2D "sincos" ones (MAE; much faster to
+      train at small budgets, see `jaxtok.nn.position`).
   """
 
   image_size: int = 256
@@ -193,16 +206,18 @@ class TiTok(nn.Module):
   tail_drop_probability: float = 0.5
   dtype: str = "float32"
   attention_implementation: str = "dense"
+  patch_position: str = "learned"
 
   def setup(self):
     self._check_fields()
     computation = compute_dtype(self.dtype)
     self.encoder = TiTokEncoder(self.patch_size, self.num_latent_tokens, self.token_dim, self.encoder_size,
-                                self.latent_attention, computation, self.attention_implementation)
+                                self.latent_attention, computation, self.attention_implementation,
+                                self.patch_position)
     self.bottleneck = quantizers.make_quantizer(self.quantizer)
     self.decoder = TiTokDecoder(self.image_size // self.patch_size, self.patch_size, self.num_latent_tokens,
                                 self.decoder_size, self.decoder_output, self.proxy_codebook_size, computation,
-                                self.attention_implementation)
+                                self.attention_implementation, self.patch_position)
 
   def _check_fields(self) -> None:
     if not self.quantizer:
@@ -213,6 +228,10 @@ class TiTok(nn.Module):
     if self.num_latent_tokens < 1 or self.token_dim < 1:
       raise ValueError(f"num_latent_tokens and token_dim must be >= 1, got {self.num_latent_tokens}, "
                        f"{self.token_dim}.")
+    if self.patch_position not in PATCH_POSITIONS:
+      raise ValueError(f"patch_position must be one of {PATCH_POSITIONS}, got {self.patch_position!r}.")
+    if self.patch_position == "sincos" and vit_size(self.encoder_size).width % 4 + vit_size(self.decoder_size).width % 4:
+      raise ValueError("patch_position='sincos' needs ViT widths divisible by 4.")
     if self.decoder_output not in DECODER_OUTPUTS:
       raise ValueError(f"decoder_output must be one of {DECODER_OUTPUTS}, got {self.decoder_output!r}.")
     flexible.encoder_mask(1, 1, self.latent_attention)
