@@ -1,0 +1,176 @@
+"""Speculative samplers: exact sequence distributions by chi-square (broken rules must fail), greedy equivalences,
+grouped acceptance, statistics, per-example determinism and argument checks."""
+import itertools
+
+import hypothesis
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+
+from jaxtok.decoders import ar_sampling
+from jaxtok.decoders import autoregressive
+from jaxtok.decoders import markov
+from jaxtok.decoders import speculative
+
+VOCAB, LENGTH, NUM_SAMPLES, CLASS = 3, 3, 12000, 1
+_RNG = np.random.default_rng(7)
+TARGET_LOGITS = (_RNG.normal(size=(2, VOCAB)) * 1.5, _RNG.normal(size=(LENGTH, VOCAB, VOCAB)) * 1.5)
+DRAFT_LOGITS = (_RNG.normal(size=(2, VOCAB)), _RNG.normal(size=(LENGTH, VOCAB, VOCAB)))
+
+
+def _softmax(logits):
+  e = np.exp(logits - logits.max(-1, keepdims=True))
+  return e / e.sum(-1, keepdims=True)
+
+
+def exact_sequence_probabilities(initial_logits, transition_logits) -> np.ndarray:
+  """`[VOCAB ** LENGTH]` probabilities of every sequence (lexicographic order) under the Markov chain of CLASS."""
+  initial, transitions = _softmax(initial_logits[CLASS]), _softmax(transition_logits)
+  return np.array([initial[s[0]] * np.prod([transitions[i, s[i], s[i + 1]] for i in range(LENGTH - 1)])
+                   for s in itertools.product(range(VOCAB), repeat=LENGTH)])
+
+
+def chi_square_p_value(tokens, expected) -> float:
+  codes = np.asarray(tokens) @ (VOCAB ** np.arange(LENGTH - 1, -1, -1))
+  counts = np.bincount(codes, minlength=VOCAB**LENGTH)
+  return scipy.stats.chisquare(counts, expected * len(codes)).pvalue
+
+
+@pytest.fixture(scope="module")
+def chains():
+  return markov.markov_model(*TARGET_LOGITS), markov.markov_model(*DRAFT_LOGITS)
+
+
+@pytest.fixture(scope="module")
+def expected():
+  return exact_sequence_probabilities(*TARGET_LOGITS)
+
+
+LABELS = jnp.full((NUM_SAMPLES,), CLASS, jnp.int32)
+
+
+def test_speculative_sampling_is_exact(chains, expected):
+  target, draft = chains
+  output = speculative.speculative_sample(target, draft, jax.random.key(0), LABELS, sequence_length=LENGTH, gamma=2)
+  p_value = chi_square_p_value(output.tokens, expected)
+  print(f"speculative chi-square p = {p_value:.3g}, acceptance {output.acceptance_rate:.3f}")
+  assert p_value > 1e-3
+  assert 0.2 < output.acceptance_rate < 0.95  # the draft differs from the target: some drafts are rejected
+
+
+def test_jacobi_sampling_is_exact(chains, expected):
+  output = speculative.jacobi_sample(chains[0], jax.random.key(1), LABELS, sequence_length=LENGTH, window=2)
+  p_value = chi_square_p_value(output.tokens, expected)
+  print(f"jacobi chi-square p = {p_value:.3g}, acceptance {output.acceptance_rate:.3f}")
+  assert p_value > 1e-3
+  assert output.acceptance_rate > 0.05
+
+
+@pytest.mark.parametrize("broken", ["resample_from_target", "always_accept"])
+def test_broken_acceptance_rules_fail_the_same_test(chains, expected, monkeypatch, broken):
+  if broken == "resample_from_target":
+    monkeypatch.setattr(speculative, "residual_distribution", lambda target, draft: target)
+  else:
+    monkeypatch.setattr(speculative, "acceptance_probability", lambda target, draft: jnp.ones_like(target))
+  speculative._speculative.clear_cache()
+  try:
+    output = speculative.speculative_sample(*chains, jax.random.key(0), LABELS, sequence_length=LENGTH, gamma=2)
+  finally:
+    speculative._speculative.clear_cache()
+  p_value = chi_square_p_value(output.tokens, expected)
+  print(f"broken ({broken}) chi-square p = {p_value:.3g}")
+  assert p_value < 1e-6
+
+
+def test_identical_draft_accepts_everything(chains):
+  target = chains[0]
+  output = speculative.speculative_sample(target, target, jax.random.key(2), LABELS[:8], sequence_length=LENGTH,
+                                          gamma=2)
+  assert output.acceptance_rate == 1.0
+  assert int(output.target_calls) == 2 and output.tokens_per_call == LENGTH / 2  # prefill, one round of 1 + 2
+
+
+def test_grouped_with_the_whole_vocabulary_as_group_accepts_every_draft(chains):
+  output = speculative.grouped_sample(chains[0], jax.random.key(3), LABELS[:8], sequence_length=LENGTH, window=2,
+                                      group_rule=speculative.NucleusGroup(mass=1.0))
+  assert output.acceptance_rate == 1.0 and int(output.target_calls) == 2
+
+
+def test_grouped_with_singleton_groups_is_jacobi(chains):
+  # Example i draws with fold_in(key, i) whatever its batch: the first 8 of a large batch are a batch of 8.
+  jacobi = speculative.jacobi_sample(chains[0], jax.random.key(1), LABELS, sequence_length=LENGTH, window=2)
+  grouped = speculative.grouped_sample(chains[0], jax.random.key(1), LABELS[:8], sequence_length=LENGTH, window=2,
+                                       group_rule=speculative.NucleusGroup(mass=1e-6))
+  np.testing.assert_array_equal(grouped.tokens, jacobi.tokens[:8])
+
+
+def test_examples_do_not_depend_on_their_batch(chains):
+  large = speculative.speculative_sample(*chains, jax.random.key(0), LABELS, sequence_length=LENGTH, gamma=2)
+  small = speculative.speculative_sample(*chains, jax.random.key(0), LABELS[:8], sequence_length=LENGTH, gamma=2)
+  np.testing.assert_array_equal(small.tokens, large.tokens[:8])
+  np.testing.assert_array_equal(small.accepted, large.accepted[:8])
+
+
+@hypothesis.settings(deadline=None, max_examples=30)
+@hypothesis.given(seed=st.integers(0, 2**31 - 1), mass=st.floats(0.05, 1.0), radius=st.floats(0.0, 3.0))
+def test_groups_contain_their_draft_and_follow_their_rule(seed, mass, radius):
+  rng = np.random.default_rng(seed)
+  target = _softmax(rng.normal(size=(2, 8)) * 2).astype(np.float32)
+  drafts = rng.integers(0, 8, (2,))
+  nucleus = np.asarray(speculative.NucleusGroup(mass)(jnp.asarray(target), jnp.asarray(drafts)))
+  codebook = rng.normal(size=(8, 2)).astype(np.float32)
+  near = np.asarray(speculative.EmbeddingGroup(jnp.asarray(codebook), radius)(jnp.asarray(target),
+                                                                              jnp.asarray(drafts)))
+  for row in range(2):
+    assert nucleus[row, drafts[row]] and near[row, drafts[row]]
+    order = np.argsort(-target[row])
+    mass_before = np.cumsum(target[row, order]) - target[row, order]
+    top = set(order[mass_before < mass])
+    hypothesis.assume(np.min(np.abs(np.cumsum(target[row, order]) - mass)) > 1e-5)
+    expected = top if drafts[row] in top else {drafts[row]}
+    assert set(np.flatnonzero(nucleus[row])) == expected
+    distances = np.linalg.norm(codebook - codebook[drafts[row]], axis=1)
+    np.testing.assert_array_equal(near[row], distances <= radius)
+
+
+@pytest.fixture(scope="module")
+def transformers():
+  target = autoregressive.CausalTokenTransformer(vocab_size=16, sequence_length=10, num_classes=3, width=32, depth=2,
+                                                 num_heads=4, mlp_dim=64)
+  draft = autoregressive.CausalTokenTransformer(vocab_size=16, sequence_length=10, num_classes=3, width=16, depth=1,
+                                                num_heads=2, mlp_dim=32)
+  tokens, labels = jnp.zeros((1, 10), jnp.int32), jnp.zeros((1,), jnp.int32)
+  return (autoregressive.as_logits_fn(target, target.init(jax.random.key(10), tokens, labels)),
+          autoregressive.as_logits_fn(draft, draft.init(jax.random.key(11), tokens, labels)))
+
+
+def test_greedy_speculative_and_jacobi_equal_greedy_decoding(transformers):
+  target, draft = transformers
+  labels = jnp.asarray([0, 1, 2, 3], jnp.int32)
+  greedy = ar_sampling.sample(target, jax.random.key(0), labels, sequence_length=10, temperature=0)
+  spec = speculative.speculative_sample(target, draft, jax.random.key(1), labels, sequence_length=10, gamma=3,
+                                        temperature=0)
+  jacobi = speculative.jacobi_sample(target, jax.random.key(2), labels, sequence_length=10, window=3, temperature=0)
+  np.testing.assert_array_equal(spec.tokens, greedy.tokens)
+  np.testing.assert_array_equal(jacobi.tokens, greedy.tokens)
+  assert spec.acceptance_rate < 1.0  # a random draft disagrees: rollbacks were exercised
+  assert int(spec.target_calls) <= 10 and spec.wall_time > 0
+
+
+def test_bad_arguments_raise(chains):
+  target, draft = chains
+  with pytest.raises(ValueError, match="gamma must be >= 1"):
+    speculative.speculative_sample(target, draft, jax.random.key(0), LABELS[:2], sequence_length=3, gamma=0)
+  with pytest.raises(ValueError, match="window must be >= 1"):
+    speculative.jacobi_sample(target, jax.random.key(0), LABELS[:2], sequence_length=3, window=0)
+  with pytest.raises(ValueError, match="init_strategy"):
+    speculative.jacobi_sample(target, jax.random.key(0), LABELS[:2], sequence_length=3, init_strategy="zeros")
+  with pytest.raises(ValueError, match="temperature"):
+    speculative.grouped_sample(target, jax.random.key(0), LABELS[:2], sequence_length=3, temperature=-1.0)
+  with pytest.raises(ValueError, match="class_labels"):
+    speculative.speculative_sample(target, draft, jax.random.key(0), LABELS[:4].reshape(2, 2), sequence_length=3)
+  with pytest.raises(ValueError, match="null_class"):
+    speculative.jacobi_sample(target, jax.random.key(0), LABELS[:2], sequence_length=3, guidance_scale=2.0)
