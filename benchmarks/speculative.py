@@ -29,7 +29,7 @@ from jaxtok.decoders import speculative
 
 FULL = dict(vocab=4096, length=64, classes=10, target=(768, 12, 12), draft=(512, 4, 8), steps=300, batch=64,
             gamma=4, window=8, repeats=5, dtype="bfloat16")
-SMALL = dict(vocab=64, length=16, classes=4, target=(64, 4, 4), draft=(32, 1, 2), steps=40, batch=32, gamma=3,
+SMALL = dict(vocab=32, length=16, classes=4, target=(32, 2, 2), draft=(16, 1, 1), steps=300, batch=64, gamma=3,
              window=4, repeats=3, dtype="float32")
 
 
@@ -54,8 +54,8 @@ def build(config, size):
 
 def train(model, tokens, labels, steps, batch, seed):
   """AdamW on next-token cross-entropy; returns the variables and the final loss."""
-  variables = model.init(jax.random.key(seed), jnp.asarray(tokens[:1]), jnp.asarray(labels[:1]))
-  optimizer = optax.adamw(optax.warmup_cosine_decay_schedule(0.0, 1e-3, max(steps // 10, 1), steps), weight_decay=0.01)
+  variables = jax.jit(model.init)(jax.random.key(seed), jnp.asarray(tokens[:1]), jnp.asarray(labels[:1]))
+  optimizer = optax.adamw(optax.warmup_cosine_decay_schedule(0.0, 3e-3, max(steps // 10, 1), steps), weight_decay=0.01)
   state = optimizer.init(variables)
 
   @jax.jit
@@ -117,9 +117,9 @@ def main():
                                                              sequence_length=length, gamma=config["gamma"]),
       f"jacobi window={config['window']}": functools.partial(speculative.jacobi_sample, target_model,
                                                              sequence_length=length, window=config["window"]),
-      f"grouped nucleus=0.5 w={config['window']}": functools.partial(
+      f"grouped nucleus=0.8 w={config['window']}": functools.partial(
           speculative.grouped_sample, target_model, sequence_length=length, window=config["window"],
-          group_rule=speculative.NucleusGroup(0.5)),
+          group_rule=speculative.NucleusGroup(0.8)),
   }
   rows = []
   for batch in (1, 16):
