@@ -1,4 +1,7 @@
 """Generators of token sequences: masked (MaskGIT, discrete diffusion) and autoregressive (with speculative decoding).
 
-Submodules are imported by who needs them: `jaxtok.decoders.logit_filters` (temperature, top-k, top-p), ...
+Submodules are imported by who needs them: `jaxtok.decoders.logit_filters` (temperature, top-k, top-p);
+autoregressive decoding: `autoregressive` (CausalTokenTransformer), `kv_cache`, `ar_sampling` (TokenModel, sample,
+classifier-free guidance), `speculative` (draft-and-verify, Speculative Jacobi, Grouped), `markov` (an analytic
+model for exactness tests); ...
 """

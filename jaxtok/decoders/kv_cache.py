@@ -2,10 +2,10 @@
 
 Keys and values of every layer live in one array `[layers, batch, max_length, kv_heads, head_dim]`; `lengths [batch]`
 counts the positions of each example that are valid. A decode step writes its n new positions at each example's own
-length (`write_layer`), attends under `attention_mask` (a query at position `lengths + i` sees keys `< lengths + i + 1`),
-then `advance`s the lengths. Speculative decoding undoes rejected positions with `rollback`, which only lowers the
-lengths: entries beyond a length are stale but masked, and the next write overwrites them. (Leviathan et al. 2023,
-"Fast Inference from Transformers via Speculative Decoding", verify drafts with such a cache.)
+length (`write_layer`), attends under `attention_mask` (a query at position `lengths + i` sees the keys at positions
+`<= lengths + i`), then `advance`s the lengths. Speculative decoding undoes rejected positions with `rollback`,
+which only lowers the lengths: entries beyond a length are stale but masked, and the next write overwrites them.
+(Leviathan et al. 2023, "Fast Inference from Transformers via Speculative Decoding", verify drafts with such a cache.)
 """
 from typing import Any
 

@@ -25,8 +25,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxtok.decoders import ar_sampling
-from jaxtok.decoders.ar_sampling import SamplerOutput
-from jaxtok.decoders.ar_sampling import TokenModel
 
 INIT_STRATEGIES = ("random", "repeat_last")
 
@@ -108,8 +106,8 @@ def _check(class_labels, *, sequence_length, temperature, top_k, top_p, name, va
 
 
 @functools.partial(jax.jit, static_argnames=("sequence_length", "gamma", "temperature", "top_k", "top_p"))
-def _speculative(target: TokenModel, draft: TokenModel, key, class_labels, *, sequence_length, gamma, temperature,
-                 top_k, top_p) -> SamplerOutput:
+def _speculative(target: ar_sampling.TokenModel, draft: ar_sampling.TokenModel, key, class_labels, *, sequence_length,
+                 gamma, temperature, top_k, top_p) -> ar_sampling.SamplerOutput:
   batch = class_labels.shape[0]
   keys = ar_sampling.example_keys(key, batch)
   to_distribution = functools.partial(ar_sampling.distribution, temperature=temperature, top_k=top_k, top_p=top_p)
@@ -158,13 +156,14 @@ def _speculative(target: TokenModel, draft: TokenModel, key, class_labels, *, se
                 proposed=state["proposed"] + jnp.where(active, gamma, 0), round=state["round"] + 1)
 
   state = jax.lax.while_loop(lambda s: jnp.any(s["num_tokens"] < sequence_length), body, state)
-  return SamplerOutput(state["tokens"][:, :sequence_length], state["round"] + 1, state["round"] * (gamma + 1) + 1,
-                       state["accepted"], state["proposed"])
+  return ar_sampling.SamplerOutput(state["tokens"][:, :sequence_length], state["round"] + 1,
+                                   state["round"] * (gamma + 1) + 1, state["accepted"], state["proposed"])
 
 
-def speculative_sample(target: TokenModel, draft: TokenModel, key: jax.Array, class_labels: jax.Array, *,
-                       sequence_length: int, gamma: int = 4, temperature: float = 1.0, top_k: int = 0,
-                       top_p: float = 1.0, guidance_scale: float = 0.0, null_class: int | None = None) -> SamplerOutput:
+def speculative_sample(target: ar_sampling.TokenModel, draft: ar_sampling.TokenModel, key: jax.Array,
+                       class_labels: jax.Array, *, sequence_length: int, gamma: int = 4, temperature: float = 1.0,
+                       top_k: int = 0, top_p: float = 1.0, guidance_scale: float = 0.0,
+                       null_class: int | None = None) -> ar_sampling.SamplerOutput:
   """Lossless draft-and-verify sampling: exactly the target's distribution (after temperature / top-k / top-p / CFG).
 
   Token 0 comes from the target's prefill. Each round the draft proposes gamma tokens (gamma + 1 draft calls, the last
@@ -201,8 +200,8 @@ def _initial_window(key, last, window, vocab, strategy) -> tuple[jax.Array, jax.
 
 @functools.partial(jax.jit, static_argnames=("sequence_length", "window", "init_strategy", "temperature", "top_k",
                                              "top_p"))
-def _jacobi(model: TokenModel, group_rule, key, class_labels, *, sequence_length, window, init_strategy, temperature,
-            top_k, top_p) -> SamplerOutput:
+def _jacobi(model: ar_sampling.TokenModel, group_rule, key, class_labels, *, sequence_length, window, init_strategy,
+            temperature, top_k, top_p) -> ar_sampling.SamplerOutput:
   batch = class_labels.shape[0]
   keys = ar_sampling.example_keys(key, batch)
   to_distribution = functools.partial(ar_sampling.distribution, temperature=temperature, top_k=top_k, top_p=top_p)
@@ -251,12 +250,12 @@ def _jacobi(model: TokenModel, group_rule, key, class_labels, *, sequence_length
                 round=state["round"] + 1)
 
   state = jax.lax.while_loop(lambda s: jnp.any(s["num_tokens"] < sequence_length), body, state)
-  return SamplerOutput(state["tokens"][:, :sequence_length], state["round"] + 1, jnp.int32(0), state["accepted"],
-                       state["proposed"])
+  return ar_sampling.SamplerOutput(state["tokens"][:, :sequence_length], state["round"] + 1, jnp.int32(0),
+                                   state["accepted"], state["proposed"])
 
 
 def _jacobi_family(model, key, class_labels, group_rule, *, sequence_length, window, init_strategy, temperature,
-                   top_k, top_p, guidance_scale, null_class) -> SamplerOutput:
+                   top_k, top_p, guidance_scale, null_class) -> ar_sampling.SamplerOutput:
   _check(class_labels, sequence_length=sequence_length, temperature=temperature, top_k=top_k, top_p=top_p,
          name="window", value=window)
   if init_strategy not in INIT_STRATEGIES:
@@ -266,9 +265,10 @@ def _jacobi_family(model, key, class_labels, group_rule, *, sequence_length, win
                            temperature=float(temperature), top_k=top_k, top_p=float(top_p))
 
 
-def jacobi_sample(model: TokenModel, key: jax.Array, class_labels: jax.Array, *, sequence_length: int,
+def jacobi_sample(model: ar_sampling.TokenModel, key: jax.Array, class_labels: jax.Array, *, sequence_length: int,
                   window: int = 8, init_strategy: str = "random", temperature: float = 1.0, top_k: int = 0,
-                  top_p: float = 1.0, guidance_scale: float = 0.0, null_class: int | None = None) -> SamplerOutput:
+                  top_p: float = 1.0, guidance_scale: float = 0.0,
+                  null_class: int | None = None) -> ar_sampling.SamplerOutput:
   """Speculative Jacobi Decoding: exact sampling from the model with a self-refined window of drafts.
 
   Each round is one model call on [pending token, window drafts]. Draft j, drawn from a known distribution q_j (its
@@ -293,10 +293,10 @@ def jacobi_sample(model: TokenModel, key: jax.Array, class_labels: jax.Array, *,
                         guidance_scale=guidance_scale, null_class=null_class)
 
 
-def grouped_sample(model: TokenModel, key: jax.Array, class_labels: jax.Array, *, sequence_length: int,
+def grouped_sample(model: ar_sampling.TokenModel, key: jax.Array, class_labels: jax.Array, *, sequence_length: int,
                    group_rule=NucleusGroup(), window: int = 8, init_strategy: str = "random",
                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, guidance_scale: float = 0.0,
-                   null_class: int | None = None) -> SamplerOutput:
+                   null_class: int | None = None) -> ar_sampling.SamplerOutput:
   """Grouped Speculative Decoding: Jacobi drafting, accepting a draft for its group of equivalent candidates.
 
   NOT EXACT: a draft x is accepted with probability min(1, p(G) / q(G)), G = group_rule(p, x) a set of tokens

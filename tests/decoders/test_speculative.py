@@ -61,10 +61,12 @@ def test_speculative_sampling_is_exact(chains, expected):
   assert 0.2 < output.acceptance_rate < 0.95  # the draft differs from the target: some drafts are rejected
 
 
-def test_jacobi_sampling_is_exact(chains, expected):
-  output = speculative.jacobi_sample(chains[0], jax.random.key(1), LABELS, sequence_length=LENGTH, window=2)
+@pytest.mark.parametrize("init_strategy", speculative.INIT_STRATEGIES)
+def test_jacobi_sampling_is_exact(chains, expected, init_strategy):
+  output = speculative.jacobi_sample(chains[0], jax.random.key(1), LABELS, sequence_length=LENGTH, window=2,
+                                     init_strategy=init_strategy)
   p_value = chi_square_p_value(output.tokens, expected)
-  print(f"jacobi chi-square p = {p_value:.3g}, acceptance {output.acceptance_rate:.3f}")
+  print(f"jacobi ({init_strategy}) chi-square p = {p_value:.3g}, acceptance {output.acceptance_rate:.3f}")
   assert p_value > 1e-3
   assert output.acceptance_rate > 0.05
 
@@ -83,6 +85,25 @@ def test_broken_acceptance_rules_fail_the_same_test(chains, expected, monkeypatc
   p_value = chi_square_p_value(output.tokens, expected)
   print(f"broken ({broken}) chi-square p = {p_value:.3g}")
   assert p_value < 1e-6
+
+
+def test_grouped_decoding_is_not_exact(chains, expected):
+  output = speculative.grouped_sample(chains[0], jax.random.key(1), LABELS, sequence_length=LENGTH, window=2,
+                                      group_rule=speculative.NucleusGroup(mass=0.9))
+  assert chi_square_p_value(output.tokens, expected) < 1e-6
+
+
+@hypothesis.settings(deadline=None, max_examples=50)
+@hypothesis.given(seed=st.integers(0, 2**31 - 1), vocab=st.integers(2, 12), sharpness=st.floats(0.1, 4.0))
+def test_one_verification_step_yields_the_target_distribution(seed, vocab, sharpness):
+  """P(out = x) = q(x) min(1, p(x)/q(x)) + P(reject) residual(x) = p(x), computed from the pure rule functions."""
+  rng = np.random.default_rng(seed)
+  p, q = (_softmax(rng.normal(size=vocab) * sharpness).astype(np.float32) for _ in range(2))
+  accept = np.asarray(speculative.acceptance_probability(jnp.asarray(p), jnp.asarray(q)))
+  residual = np.asarray(speculative.residual_distribution(jnp.asarray(p), jnp.asarray(q)))
+  assert np.all(residual >= 0) and np.isclose(residual.sum(), 1, atol=1e-5)
+  rejection = 1 - np.sum(q * accept)
+  np.testing.assert_allclose(q * accept + rejection * residual, p, atol=1e-5)
 
 
 def test_identical_draft_accepts_everything(chains):
@@ -145,6 +166,15 @@ def transformers():
   tokens, labels = jnp.zeros((1, 10), jnp.int32), jnp.zeros((1,), jnp.int32)
   return (autoregressive.as_logits_fn(target, target.init(jax.random.key(10), tokens, labels)),
           autoregressive.as_logits_fn(draft, draft.init(jax.random.key(11), tokens, labels)))
+
+
+def test_guided_greedy_speculative_equals_guided_greedy_decoding(transformers):
+  target, draft = transformers
+  labels = jnp.asarray([0, 2], jnp.int32)
+  guidance = dict(sequence_length=10, temperature=0, guidance_scale=2.0, null_class=3)
+  greedy = ar_sampling.sample(target, jax.random.key(0), labels, **guidance)
+  spec = speculative.speculative_sample(target, draft, jax.random.key(1), labels, gamma=2, **guidance)
+  np.testing.assert_array_equal(spec.tokens, greedy.tokens)
 
 
 def test_greedy_speculative_and_jacobi_equal_greedy_decoding(transformers):
