@@ -142,7 +142,10 @@ def check_sampling_arguments(class_labels, *, sequence_length: int, temperature:
 
 
 def timed(sampler: Callable[..., SamplerOutput], *args, **kwargs) -> SamplerOutput:
-  """Runs a jitted sampler, waits for its result and records the wall time in `SamplerOutput.wall_time`."""
+  """Runs a jitted sampler, waits for its result and records the wall time in `SamplerOutput.wall_time`.
+
+  The samplers also run inside a caller's `jax.jit` / `jax.vmap`; wall_time then measures only the tracing.
+  """
   start = time.perf_counter()
   output = jax.block_until_ready(sampler(*args, **kwargs))
   return output.replace(wall_time=time.perf_counter() - start)

@@ -85,6 +85,14 @@ def test_examples_do_not_depend_on_their_batch(transformer):
   assert len({tuple(row) for row in np.asarray(batch.tokens)}) > 1
 
 
+def test_samplers_compose_with_jit_and_vmap():
+  model = markov.markov_model(INITIAL, TRANSITIONS)
+  labels = jnp.zeros((4,), jnp.int32)
+  run = lambda key: ar_sampling.sample(model, key, labels, sequence_length=LENGTH).tokens
+  keys = jax.random.split(jax.random.key(5), 3)
+  np.testing.assert_array_equal(jax.jit(jax.vmap(run))(keys), np.stack([run(key) for key in keys]))
+
+
 def test_bad_arguments_raise():
   model = markov.markov_model(INITIAL, TRANSITIONS)
   labels = jnp.zeros((2,), jnp.int32)
