@@ -31,11 +31,19 @@ class TokenModel:
     logits_fn: `(params, tokens [b, n] int32, cache) -> (logits [b, n, vocab], cache)`: appends n >= 1 tokens after
       each example's cached tokens; `logits[:, j]` predicts the token that follows `tokens[:, j]`.
     rollback: `(cache, num_tokens [b] int32) -> cache` keeping the first `num_tokens` tokens of each example.
+    tree_logits_fn: optional, for tree verification (`tree_speculative`): `(params, tokens [b, nodes], parents, cache)
+      -> (logits [b, nodes, vocab], cache)` appends a token tree after each example's tokens (node i at depth d sits
+      at token index `num_tokens + d` and sees the cached tokens and its ancestors); `parents` is a static tuple as in
+      `sparse_attention.mask.TreeMask` (-1: child of the cached tokens, parents precede children).
+    keep_path: optional, with tree_logits_fn: `(cache, num_tokens [b], path [b, n] node indices, count [b]) -> cache`
+      keeping the first num_tokens tokens followed by the tree nodes `path[:, :count]`, in that order.
   """
   params: Any
   init: Callable = flax.struct.field(pytree_node=False)
   logits_fn: Callable = flax.struct.field(pytree_node=False)
   rollback: Callable = flax.struct.field(pytree_node=False)
+  tree_logits_fn: Callable | None = flax.struct.field(pytree_node=False, default=None)
+  keep_path: Callable | None = flax.struct.field(pytree_node=False, default=None)
 
 
 @flax.struct.dataclass
@@ -139,6 +147,11 @@ def check_sampling_arguments(class_labels, *, sequence_length: int, temperature:
     raise ValueError(f"top_k must be >= 0 (0 = off), got {top_k}.")
   if not 0 < top_p <= 1:
     raise ValueError(f"top_p must lie in (0, 1], got {top_p}.")
+
+
+def write_window(buffer: jax.Array, window: jax.Array, start: jax.Array) -> jax.Array:
+  """Writes window `[b, n]` into buffer `[b, length]` at per-example start `[b]`."""
+  return jax.vmap(lambda row, new, at: jax.lax.dynamic_update_slice(row, new, (at,)))(buffer, window, start)
 
 
 def timed(sampler: Callable[..., SamplerOutput], *args, **kwargs) -> SamplerOutput:

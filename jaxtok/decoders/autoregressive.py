@@ -20,6 +20,8 @@ import optax
 
 from jaxtok.decoders import ar_sampling
 from jaxtok.decoders import kv_cache
+from jaxtok.decoders import tree_speculative
+from jaxtok.kernels.sparse_attention import mask as mask_lib
 from jaxtok.nn import attention
 from jaxtok.nn import partitioned
 from jaxtok.nn import transformer
@@ -154,6 +156,33 @@ class CausalTokenTransformer(nn.Module):
     logits, cache = self._logits(x, kv_cache.attention_mask(cache, tokens.shape[1]), cache=cache)
     return logits, kv_cache.advance(cache, tokens.shape[1])
 
+  def decode_tree(self, tokens: jax.Array, cache: kv_cache.KVCache,
+                  parents: tuple[int, ...]) -> tuple[jax.Array, kv_cache.KVCache]:
+    """Appends a token tree after each example's cached positions and returns every node's logits.
+
+    Args:
+      tokens: `[b, nodes]` int32, node i's token.
+      cache: as in `decode`; `lengths + nodes <= max_length`.
+      parents: static, `parents[i]` the parent node of node i, -1 for a child of the cached prefix (as
+        `sparse_attention.mask.TreeMask`, whose ancestry gives the attention among nodes).
+
+    Returns:
+      logits `[b, nodes, vocab]` float32 (node i's predicts the token after the path to node i) and the cache with
+      all nodes written at `lengths + i` and lengths + nodes; `kv_cache.keep_positions` then keeps one path.
+    """
+    if tokens.ndim != 2 or tokens.shape != (cache.lengths.shape[0], len(parents)):
+      raise ValueError(f"tokens must be [batch={cache.lengths.shape[0]}, nodes={len(parents)}], got {tokens.shape}.")
+    ancestry = jnp.asarray(mask_lib.dense(mask_lib.TreeMask(parents, 0))[0])  # [nodes, nodes]
+    depths = jnp.asarray(tree_speculative.tree_depths(parents))
+    x = self.token_embedding[tokens] + jnp.take(self.position_embedding, cache.lengths[:, None] + depths[None],
+                                                axis=0, mode="clip")
+    relative = jnp.arange(cache.max_length)[None] - cache.lengths[:, None]  # [b, max_length], node index of a key
+    in_tree = (relative >= 0) & (relative < len(parents))
+    sees_node = jax.vmap(lambda r: ancestry[:, jnp.clip(r, 0, len(parents) - 1)])(relative)  # [b, nodes, max_length]
+    mask = (relative < 0)[:, None] | (in_tree[:, None] & sees_node)
+    logits, cache = self._logits(x, mask[:, None], cache=cache)
+    return logits, kv_cache.advance(cache, len(parents))
+
   def _positions(self, cache: kv_cache.KVCache, n: int) -> jax.Array:
     positions = cache.lengths[:, None] + jnp.arange(n)[None]
     return jnp.take(self.position_embedding, positions, axis=0, mode="clip")
@@ -185,10 +214,15 @@ def _decoding_functions(model: CausalTokenTransformer):
   def rollback(cache, num_tokens):
     return kv_cache.rollback(cache, num_tokens + 1)
 
-  return init, logits_fn, rollback
+  def tree_logits_fn(variables, tokens, parents, cache):
+    return model.apply(variables, tokens, cache, parents, method="decode_tree")
+
+  def keep_path(cache, num_tokens, path, count):
+    return kv_cache.keep_positions(cache, num_tokens + 1, path, count)
+
+  return init, logits_fn, rollback, tree_logits_fn, keep_path
 
 
 def as_logits_fn(model: CausalTokenTransformer, variables: Any) -> ar_sampling.TokenModel:
   """The model and its variables as the `TokenModel` the samplers take (the cache also holds the class token)."""
-  init, logits_fn, rollback = _decoding_functions(model)
-  return ar_sampling.TokenModel(params=variables, init=init, logits_fn=logits_fn, rollback=rollback)
+  return ar_sampling.TokenModel(variables, *_decoding_functions(model))

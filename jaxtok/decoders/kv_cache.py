@@ -58,6 +58,17 @@ def advance(cache: KVCache, num_positions: int) -> KVCache:
   return cache.replace(lengths=cache.lengths + num_positions)
 
 
+def keep_positions(cache: KVCache, start: jax.Array, sources: jax.Array, count: jax.Array) -> KVCache:
+  """Copies positions `start + sources[:, i]` to `start + i` (i < count) and sets lengths to `start + count`: keeps
+  one root-to-leaf path of a verified token tree. start, count: `[batch]` int32; sources: `[batch, n]` int32."""
+  index = jnp.arange(sources.shape[1])[None]
+  targets = jnp.where(index < count[:, None], start[:, None] + index, cache.max_length)  # out of range: dropped
+  per_example = lambda rows, source, target: rows.at[target].set(rows[source], mode="drop")
+  per_layer = jax.vmap(per_example)
+  move = lambda data: jax.vmap(per_layer, (0, None, None))(data, start[:, None] + sources, targets)
+  return cache.replace(keys=move(cache.keys), values=move(cache.values), lengths=start + count)
+
+
 def rollback(cache: KVCache, new_lengths: jax.Array) -> KVCache:
   """Keeps the first `new_lengths [batch]` positions of each example (never more than it has); O(1), no data moves."""
   new_lengths = jnp.asarray(new_lengths, jnp.int32)

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxtok.decoders import ar_sampling
+from jaxtok.decoders import tree_speculative
 
 
 @flax.struct.dataclass
@@ -42,6 +43,18 @@ def _rollback(cache: MarkovCache, num_tokens: jax.Array) -> MarkovCache:
   return cache.replace(lengths=jnp.minimum(num_tokens, cache.lengths))
 
 
+def _tree_logits_fn(params: MarkovParams, tokens: jax.Array, parents: tuple[int, ...],
+                    cache: MarkovCache) -> tuple[jax.Array, MarkovCache]:
+  depths = jnp.asarray(tree_speculative.tree_depths(parents))
+  positions = jnp.minimum(cache.lengths[:, None] + depths[None], params.transition_logits.shape[0] - 1)
+  return params.transition_logits[positions, tokens], MarkovCache(cache.lengths + tokens.shape[1])
+
+
+def _keep_path(cache: MarkovCache, num_tokens: jax.Array, path: jax.Array, count: jax.Array) -> MarkovCache:
+  del cache, path  # The chain holds no per-token state.
+  return MarkovCache(num_tokens + count)
+
+
 def markov_model(initial_logits: jax.Array, transition_logits: jax.Array) -> ar_sampling.TokenModel:
   """The chain as a `TokenModel`. initial_logits `[classes, vocab]`, transition_logits `[positions, vocab, vocab]`."""
   if initial_logits.ndim != 2 or transition_logits.ndim != 3 or transition_logits.shape[1:] != (
@@ -49,4 +62,5 @@ def markov_model(initial_logits: jax.Array, transition_logits: jax.Array) -> ar_
     raise ValueError(f"expected initial_logits [classes, V] and transition_logits [positions, V, V], got "
                      f"{initial_logits.shape} and {transition_logits.shape}.")
   params = MarkovParams(jnp.asarray(initial_logits, jnp.float32), jnp.asarray(transition_logits, jnp.float32))
-  return ar_sampling.TokenModel(params=params, init=_init, logits_fn=_logits_fn, rollback=_rollback)
+  return ar_sampling.TokenModel(params=params, init=_init, logits_fn=_logits_fn, rollback=_rollback,
+                                tree_logits_fn=_tree_logits_fn, keep_path=_keep_path)

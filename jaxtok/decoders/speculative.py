@@ -57,11 +57,6 @@ def _row(array: jax.Array, index: jax.Array) -> jax.Array:
   return jax.vmap(lambda rows, i: rows[i])(array, index)
 
 
-def _write(buffer: jax.Array, window: jax.Array, start: jax.Array) -> jax.Array:
-  """Writes window `[b, n]` into buffer `[b, length]` at per-example start `[b]`."""
-  return jax.vmap(lambda row, new, at: jax.lax.dynamic_update_slice(row, new, (at,)))(buffer, window, start)
-
-
 @flax.struct.dataclass
 class NucleusGroup:
   """The dynamic group of GSD: the target's most likely tokens up to cumulative probability `mass` (its nucleus),
@@ -147,8 +142,8 @@ def _speculative(target: ar_sampling.TokenModel, draft: ar_sampling.TokenModel, 
     window = jnp.where(jnp.arange(gamma + 1)[None] == accepted[:, None], new_token[:, None],
                        jnp.concatenate([drafts, drafts[:, :1]], 1))
     kept = jnp.where(active, state["num_tokens"] + accepted, state["num_tokens"] - 1)
-    return dict(tokens=jnp.where(active[:, None], _write(state["tokens"], window, state["num_tokens"]),
-                                 state["tokens"]),
+    written = ar_sampling.write_window(state["tokens"], window, state["num_tokens"])
+    return dict(tokens=jnp.where(active[:, None], written, state["tokens"]),
                 num_tokens=jnp.where(active, state["num_tokens"] + accepted + 1, state["num_tokens"]),
                 last=jnp.where(active, new_token, state["last"]),
                 target_cache=target.rollback(target_cache, kept), draft_cache=draft.rollback(draft_cache, kept),
@@ -241,7 +236,8 @@ def _jacobi(model: ar_sampling.TokenModel, group_rule, key, class_labels, *, seq
     window_tokens = jnp.where(jnp.arange(window + 1)[None] == accepted[:, None], new_token[:, None],
                               jnp.concatenate([drafts, drafts[:, :1]], 1))
     keep = lambda new, old: jnp.where(active.reshape((-1,) + (1,) * (jnp.ndim(old) - 1)), new, old)
-    return dict(tokens=keep(_write(state["tokens"], window_tokens, state["num_tokens"]), state["tokens"]),
+    written = ar_sampling.write_window(state["tokens"], window_tokens, state["num_tokens"])
+    return dict(tokens=keep(written, state["tokens"]),
                 num_tokens=keep(state["num_tokens"] + accepted + 1, state["num_tokens"]),
                 last=keep(new_token, state["last"]),
                 drafts=keep(jax.vmap(shift)(pool, accepted), drafts), q=keep(jax.vmap(shift)(pool_q, accepted), q),

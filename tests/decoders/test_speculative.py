@@ -1,42 +1,18 @@
 """Speculative samplers: exact sequence distributions by chi-square (broken rules must fail), greedy equivalences,
 grouped acceptance, statistics, per-example determinism and argument checks."""
-import itertools
-
 import hypothesis
 import hypothesis.strategies as st
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import scipy.stats
+from sequence_oracle import CLASS, DRAFT_LOGITS, LENGTH, NUM_SAMPLES, TARGET_LOGITS
+from sequence_oracle import chi_square_p_value, exact_sequence_probabilities, softmax
 
 from jaxtok.decoders import ar_sampling
 from jaxtok.decoders import autoregressive
 from jaxtok.decoders import markov
 from jaxtok.decoders import speculative
-
-VOCAB, LENGTH, NUM_SAMPLES, CLASS = 3, 3, 12000, 1
-_RNG = np.random.default_rng(7)
-TARGET_LOGITS = (_RNG.normal(size=(2, VOCAB)) * 1.5, _RNG.normal(size=(LENGTH, VOCAB, VOCAB)) * 1.5)
-DRAFT_LOGITS = (_RNG.normal(size=(2, VOCAB)), _RNG.normal(size=(LENGTH, VOCAB, VOCAB)))
-
-
-def _softmax(logits):
-  e = np.exp(logits - logits.max(-1, keepdims=True))
-  return e / e.sum(-1, keepdims=True)
-
-
-def exact_sequence_probabilities(initial_logits, transition_logits) -> np.ndarray:
-  """`[VOCAB ** LENGTH]` probabilities of every sequence (lexicographic order) under the Markov chain of CLASS."""
-  initial, transitions = _softmax(initial_logits[CLASS]), _softmax(transition_logits)
-  return np.array([initial[s[0]] * np.prod([transitions[i, s[i], s[i + 1]] for i in range(LENGTH - 1)])
-                   for s in itertools.product(range(VOCAB), repeat=LENGTH)])
-
-
-def chi_square_p_value(tokens, expected) -> float:
-  codes = np.asarray(tokens) @ (VOCAB ** np.arange(LENGTH - 1, -1, -1))
-  counts = np.bincount(codes, minlength=VOCAB**LENGTH)
-  return scipy.stats.chisquare(counts, expected * len(codes)).pvalue
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +74,7 @@ def test_grouped_decoding_is_not_exact(chains, expected):
 def test_one_verification_step_yields_the_target_distribution(seed, vocab, sharpness):
   """P(out = x) = q(x) min(1, p(x)/q(x)) + P(reject) residual(x) = p(x), computed from the pure rule functions."""
   rng = np.random.default_rng(seed)
-  p, q = (_softmax(rng.normal(size=vocab) * sharpness).astype(np.float32) for _ in range(2))
+  p, q = (softmax(rng.normal(size=vocab) * sharpness).astype(np.float32) for _ in range(2))
   accept = np.asarray(speculative.acceptance_probability(jnp.asarray(p), jnp.asarray(q)))
   residual = np.asarray(speculative.residual_distribution(jnp.asarray(p), jnp.asarray(q)))
   assert np.all(residual >= 0) and np.isclose(residual.sum(), 1, atol=1e-5)
@@ -139,7 +115,7 @@ def test_examples_do_not_depend_on_their_batch(chains):
 @hypothesis.given(seed=st.integers(0, 2**31 - 1), mass=st.floats(0.05, 1.0), radius=st.floats(0.0, 3.0))
 def test_groups_contain_their_draft_and_follow_their_rule(seed, mass, radius):
   rng = np.random.default_rng(seed)
-  target = _softmax(rng.normal(size=(2, 8)) * 2).astype(np.float32)
+  target = softmax(rng.normal(size=(2, 8)) * 2).astype(np.float32)
   drafts = rng.integers(0, 8, (2,))
   nucleus = np.asarray(speculative.NucleusGroup(mass)(jnp.asarray(target), jnp.asarray(drafts)))
   codebook = rng.normal(size=(8, 2)).astype(np.float32)
