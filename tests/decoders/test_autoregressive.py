@@ -9,6 +9,7 @@ import pytest
 
 from jaxtok.decoders import autoregressive
 from jaxtok.decoders import kv_cache
+from jaxtok.decoders import tree_speculative
 
 VOCAB, LENGTH, CLASSES = 16, 8, 3
 
@@ -64,6 +65,41 @@ def test_rollback_per_example_then_redecode(setup):
   expected = jax.vmap(lambda rows, k: jax.lax.dynamic_slice_in_dim(rows, k + 1, 3))(full, kept)
   np.testing.assert_allclose(logits, expected, atol=1e-5, rtol=1e-5)
   np.testing.assert_array_equal(cache.lengths, kept + 4)
+
+
+def test_tree_decoding_equals_teacher_forcing_of_each_path(setup):
+  model, variables, tokens, labels = setup
+  parents = (-1, 0, 0, 1, 2)
+  depths = tree_speculative.tree_depths(parents)
+  cache = model.init_cache(3, LENGTH + 1)
+  _, cache = _jitted(model, "prefill")(variables, labels, cache)
+  decode = _jitted(model, "decode")
+  _, cache = decode(variables, tokens[:, :2], cache)
+  nodes = jnp.asarray(np.random.default_rng(1).integers(0, VOCAB, (3, len(parents))), jnp.int32)
+  tree_logits, tree_cache = jax.jit(lambda v, t, c: model.apply(v, t, c, parents, method="decode_tree"))(
+      variables, nodes, cache)
+  forward = jax.jit(model.apply)
+  for node, depth in enumerate(depths):
+    path = [node]
+    while parents[path[-1]] >= 0:
+      path.append(parents[path[-1]])
+    sequence = jnp.concatenate([tokens[:, :2], nodes[:, path[::-1]]], 1)
+    sequence = jnp.pad(sequence, ((0, 0), (0, LENGTH - sequence.shape[1])))
+    np.testing.assert_allclose(tree_logits[:, node], forward(variables, sequence, labels)[:, 2 + depth + 1],
+                               atol=1e-5, rtol=1e-5)
+  # Keep the path 0 -> 1 -> 3 of example 0, 0 -> 2 of example 1 and the root alone in example 2, then decode on.
+  path, count = jnp.asarray([[0, 1, 3], [0, 2, 0], [0, 0, 0]]), jnp.asarray([3, 2, 1])
+  kept = kv_cache.keep_positions(tree_cache, cache.lengths, path, count)
+  np.testing.assert_array_equal(kept.lengths, cache.lengths + count)
+  following = jnp.asarray([[5], [6], [7]], jnp.int32)
+  logits, _ = decode(variables, following, kept)
+  path_tokens = np.take_along_axis(np.asarray(nodes), np.asarray(path), 1)
+  sequence = np.zeros((3, LENGTH), np.int32)
+  for example, kept_count in enumerate(np.asarray(count)):
+    row = [*np.asarray(tokens[example, :2]), *path_tokens[example, :kept_count], int(following[example, 0])]
+    sequence[example, :len(row)] = row
+  expected = forward(variables, sequence, labels)[jnp.arange(3), 2 + count + 1]
+  np.testing.assert_allclose(logits[:, 0], expected, atol=1e-5, rtol=1e-5)
 
 
 def test_rollback_never_raises_lengths():
