@@ -1,4 +1,4 @@
-"""Autoregressive decoding speed: plain AR vs lossless speculative, Speculative Jacobi and Grouped decoding.
+"""Autoregressive decoding speed: plain AR vs lossless speculative (chain and tree), Speculative Jacobi and Grouped.
 
 A target `CausalTokenTransformer` (12 layers, width 768) and a draft about 7x smaller (4 layers, width 512) are
 trained briefly on token sequences: those of an `.npz` (`--tokens=path`, fields `tokens [n, L]` int, `labels [n]`
@@ -26,11 +26,12 @@ import optax
 from jaxtok.decoders import ar_sampling
 from jaxtok.decoders import autoregressive
 from jaxtok.decoders import speculative
+from jaxtok.decoders import tree_speculative
 
 FULL = dict(vocab=4096, length=64, classes=10, target=(768, 12, 12), draft=(512, 4, 8), steps=300, batch=64,
-            gamma=4, window=8, repeats=5, dtype="bfloat16")
-SMALL = dict(vocab=32, length=16, classes=4, target=(32, 2, 2), draft=(16, 1, 1), steps=300, batch=64, gamma=3,
-             window=4, repeats=3, dtype="float32")
+            gamma=4, window=8, tree=(-1, 0, 0, 1, 2, 3, 4, 5, 6), repeats=5, dtype="bfloat16")
+SMALL = dict(vocab=32, length=16, classes=4, target=(32, 1, 2), draft=(8, 1, 1), steps=200, batch=64, gamma=3,
+             window=4, tree=(-1, 0, 0, 1, 2), repeats=2, dtype="float32")
 
 
 def synthetic_tokens(vocab, length, classes, count, seed=0):
@@ -115,6 +116,8 @@ def main():
       "plain AR": functools.partial(ar_sampling.sample, target_model, sequence_length=length),
       f"lossless gamma={config['gamma']}": functools.partial(speculative.speculative_sample, target_model, draft_model,
                                                              sequence_length=length, gamma=config["gamma"]),
+      f"tree {len(config['tree']) - 1} nodes": functools.partial(tree_speculative.tree_sample, target_model, draft_model,
+                                                                 sequence_length=length, parents=config["tree"]),
       f"jacobi window={config['window']}": functools.partial(speculative.jacobi_sample, target_model,
                                                              sequence_length=length, window=config["window"]),
       f"grouped nucleus=0.8 w={config['window']}": functools.partial(
