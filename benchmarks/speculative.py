@@ -107,8 +107,8 @@ def main():
   target_variables, target_loss = train(target, tokens, labels, steps, config["batch"], seed=0)
   draft_variables, draft_loss = train(draft, tokens, labels, steps, config["batch"], seed=1)
   count = lambda v: sum(x.size for x in jax.tree_util.tree_leaves(v))
-  print(f"target {count(target_variables) / 1e6:.2f}M params, loss {target_loss:.3f}; draft "
-        f"{count(draft_variables) / 1e6:.2f}M params, loss {draft_loss:.3f}", flush=True)
+  print(f"target {count(target_variables) / 1e6:.3f}M params, loss {target_loss:.3f}; draft "
+        f"{count(draft_variables) / 1e6:.3f}M params, loss {draft_loss:.3f}", flush=True)
   target_model = autoregressive.as_logits_fn(target, target_variables)
   draft_model = autoregressive.as_logits_fn(draft, draft_variables)
   length = config["length"]
