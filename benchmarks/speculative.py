@@ -116,8 +116,8 @@ def main():
       "plain AR": functools.partial(ar_sampling.sample, target_model, sequence_length=length),
       f"lossless gamma={config['gamma']}": functools.partial(speculative.speculative_sample, target_model, draft_model,
                                                              sequence_length=length, gamma=config["gamma"]),
-      f"tree {len(config['tree']) - 1} nodes": functools.partial(tree_speculative.tree_sample, target_model, draft_model,
-                                                                 sequence_length=length, parents=config["tree"]),
+      f"tree {len(config['tree']) - 1} nodes": functools.partial(
+          tree_speculative.tree_sample, target_model, draft_model, sequence_length=length, parents=config["tree"]),
       f"jacobi window={config['window']}": functools.partial(speculative.jacobi_sample, target_model,
                                                              sequence_length=length, window=config["window"]),
       f"grouped nucleus=0.8 w={config['window']}": functools.partial(

@@ -2,6 +2,6 @@
 
 Submodules are imported by who needs them: `jaxtok.decoders.logit_filters` (temperature, top-k, top-p);
 autoregressive decoding: `autoregressive` (CausalTokenTransformer), `kv_cache`, `ar_sampling` (TokenModel, sample,
-classifier-free guidance), `speculative` (draft-and-verify, Speculative Jacobi, Grouped), `markov` (an analytic
-model for exactness tests); ...
+classifier-free guidance), `speculative` (draft-and-verify, Speculative Jacobi, Grouped), `tree_speculative`
+(tree verification), `markov` (an analytic model for exactness tests); ...
 """
