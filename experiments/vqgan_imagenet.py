@@ -59,6 +59,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval.batch_size = 256
   config.eval.grid_images = 16
   config.eval.seed = 1234
+  config.eval.crop = "center"
   config.eval.inception_weights_path = ""  # set to report rFID
 
   config.losses = ml_collections.ConfigDict()

@@ -50,11 +50,18 @@ def make_source(source: str, location: str, split: str):
   raise ValueError(f"Unknown data source {source!r}; expected one of {SOURCE_NAMES}.")
 
 
-def _crop_example(item: sources.Item, rng: np.random.Generator, options: CropOptions, flip: bool) -> sources.Item:
+EVAL_CROPS = ("random", "center")
+
+
+def _crop_example(item: sources.Item, rng: np.random.Generator, options: CropOptions, flip: bool,
+                  center: bool = False) -> sources.Item:
   if item is None:
     return None
-  image = transforms.random_resized_crop(item["image"], options.image_size, rng, options.min_fraction,
-                                         options.max_fraction)
+  if center:
+    image = transforms.center_crop(item["image"], options.image_size)
+  else:
+    image = transforms.random_resized_crop(item["image"], options.image_size, rng, options.min_fraction,
+                                           options.max_fraction)
   if flip:
     image = transforms.random_flip(image, rng)
   return {"image": transforms.to_float(image), "label": np.int32(item["label"])}
@@ -79,11 +86,21 @@ def train_dataset(source, options: CropOptions, *, batch_size: int, seed: int, s
 
 
 def eval_dataset(source, options: CropOptions, *, num_images: int, batch_size: int, seed: int, shard_index: int = 0,
-                 shard_count: int = 1) -> grain.IterDataset:
-  """`num_images` fixed crops (cycling through the source; unflipped), identical on every call with the same seed."""
+                 shard_count: int = 1, crop: str = "random") -> grain.IterDataset:
+  """`num_images` fixed, unflipped crops, identical on every call with the same seed.
+
+  crop: "random" cycles through the source cutting seeded random windows (`options`' fractions); "center" takes the
+  centred full-short-side square of each of the first `num_images` images (at most one per image).
+  """
+  if crop not in EVAL_CROPS:
+    raise ValueError(f"eval crop must be one of {EVAL_CROPS}, got {crop!r}.")
   dataset = _shard(grain.MapDataset.source(source), shard_index, shard_count)
+  if crop == "center" and num_images > len(dataset):
+    raise ValueError(f"Center crops give one image per source image: num_images={num_images} exceeds the "
+                     f"{len(dataset)} images of the source.")
   dataset = dataset.repeat(math.ceil(num_images / len(dataset)), reseed_each_epoch=True)[:num_images]
-  dataset = dataset.random_map(functools.partial(_crop_example, options=options, flip=False), seed=seed)
+  dataset = dataset.random_map(functools.partial(_crop_example, options=options, flip=False, center=crop == "center"),
+                               seed=seed)
   return dataset.to_iter_dataset().batch(batch_size, drop_remainder=False)
 
 

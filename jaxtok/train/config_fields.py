@@ -49,6 +49,8 @@ RUNNER_FIELDS = {
         "batch_size": "int: evaluation batch size",
         "grid_images": "int: images shown in the reconstruction PNG grid",
         "seed": "int: seed of the fixed evaluation crops",
+        "crop": "str: random (seeded random windows with data's crop fractions) | center (full-short-side centre "
+                "square, one per image: the ImageNet protocol)",
         "inception_weights_path": "str: .npz of InceptionV3 FID weights (jaxtok.metrics.fid layout) to report rFID; "
                                   "'' = no rFID",
     },
@@ -79,6 +81,7 @@ def check_config(config: Any) -> None:
     if value < 1:
       raise config_validation.ConfigError(f"Config field {path!r} must be a positive integer, got {value!r}.")
   choices = [("data.source", config.data.source, pipeline.SOURCE_NAMES),
+             ("eval.crop", config.eval.crop, pipeline.EVAL_CROPS),
              ("train.reconstruction_loss", config.train.reconstruction_loss, step.RECONSTRUCTION_LOSSES)]
   for path, value, valid in choices:
     if value not in valid:

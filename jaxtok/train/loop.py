@@ -93,7 +93,8 @@ class Run:
         self.train_source, crop, batch_size=config.data.batch_size // jax.process_count(), seed=config.seed,
         shard_index=jax.process_index(), shard_count=jax.process_count(), worker_count=config.data.worker_count))
     self.eval_dataset = data.eval_dataset(self.eval_source, crop, num_images=config.eval.num_images,
-                                          batch_size=config.eval.batch_size, seed=config.eval.seed)
+                                          batch_size=config.eval.batch_size, seed=config.eval.seed,
+                                          crop=config.eval.crop)
     learning_rate_fn = optimizer_lib.learning_rate_schedule(config.optimizer, self.num_steps)
     optimizer = optimizer_lib.make_optimizer(config.optimizer, self.num_steps)
     example = np.zeros((batch_shards, crop.image_size, crop.image_size, 3), np.float32)

@@ -89,3 +89,19 @@ def test_photos_source_takes_no_location():
     data.make_source("photos", "/some/folder", "train")
   with pytest.raises(ValueError, match="expected one of"):
     data.make_source("imagenet", "", "train")
+
+
+def test_center_crop_eval_takes_the_centred_short_side_once_per_image():
+  from jaxtok.data import transforms  # pylint: disable=g-import-not-at-top
+  image = np.zeros((40, 60, 3), np.uint8)
+  image[:, 10:50] = 200  # the centred 40x40 square of a 40x60 image
+  np.testing.assert_array_equal(transforms.center_crop(image, 40), np.full((40, 40, 3), 200, np.uint8))
+  options = data.CropOptions(image_size=16, min_fraction=0.2, max_fraction=0.3, random_flip=False)
+  source = data.make_source("photos", "", "eval")
+  first, second = (list(data.eval_dataset(source, options, num_images=3, batch_size=3, seed=seed, crop="center"))
+                   for seed in (0, 1))
+  np.testing.assert_array_equal(first[0]["image"], second[0]["image"])  # no randomness
+  with pytest.raises(ValueError, match="one image per source image"):
+    data.eval_dataset(source, options, num_images=4, batch_size=4, seed=0, crop="center")
+  with pytest.raises(ValueError, match="eval crop must be one of"):
+    data.eval_dataset(source, options, num_images=3, batch_size=3, seed=0, crop="middle")
