@@ -25,7 +25,7 @@ def _nucleus_oracle(logits: np.ndarray, p: float) -> np.ndarray:
 
 
 @hypothesis.settings(deadline=None, max_examples=40)
-@hypothesis.given(seed=st.integers(0, 2**31 - 1), vocab=st.integers(2, 40), p=st.floats(0.05, 0.999))
+@hypothesis.given(seed=st.integers(0, 2**31 - 1), vocab=st.sampled_from([2, 7, 40]), p=st.floats(0.05, 0.999))
 def test_top_p_keeps_the_nucleus(seed, vocab, p):
   logits = np.random.default_rng(seed).normal(size=vocab).astype(np.float32) * 3
   filtered = np.asarray(logit_filters.top_p_filter(jnp.asarray(logits), p))
@@ -39,7 +39,7 @@ def test_top_p_keeps_the_nucleus(seed, vocab, p):
 
 
 @hypothesis.settings(deadline=None, max_examples=30)
-@hypothesis.given(seed=st.integers(0, 2**31 - 1), vocab=st.integers(1, 30), data=st.data())
+@hypothesis.given(seed=st.integers(0, 2**31 - 1), vocab=st.sampled_from([1, 6, 30]), data=st.data())
 def test_top_k_keeps_the_k_largest(seed, vocab, data):
   k = data.draw(st.integers(0, vocab))
   logits = np.random.default_rng(seed).normal(size=(3, vocab)).astype(np.float32)
