@@ -67,7 +67,8 @@ def _train_generator() -> None:
   final, untrained = summary["final_eval"], summary["untrained_eval"]
   if final and untrained:
     print(f"Step {summary['step']}: held-out masked-token loss {final['loss']:.4f} (untrained "
-          f"{untrained['loss']:.4f}), accuracy {final['accuracy']:.3f}; token TV to held-out data {final['token_tv']:.4f} "
+          f"{untrained['loss']:.4f}), accuracy {final['accuracy']:.3f}; token TV to held-out data "
+          f"{final['token_tv']:.4f} "
           f"(untrained {untrained['token_tv']:.4f}, uniform tokens {final['token_tv_uniform']:.4f}, training data "
           f"{final['token_tv_train_data']:.4f}). Outputs in {_WORKDIR.value}.")
 

@@ -59,7 +59,8 @@ def _check_positive(config: Any) -> None:
               ("train.log_every_steps", config.train.log_every_steps), ("eval.every_steps", config.eval.every_steps),
               ("eval.batch_size", config.eval.batch_size), ("eval.samples_per_class", config.eval.samples_per_class),
               ("tokens.num_train_images", config.tokens.num_train_images),
-              ("tokens.num_eval_images", config.tokens.num_eval_images), ("sampling.num_steps", config.sampling.num_steps),
+              ("tokens.num_eval_images", config.tokens.num_eval_images),
+              ("sampling.num_steps", config.sampling.num_steps),
               ("checkpoint.every_steps", config.checkpoint.every_steps), ("checkpoint.keep", config.checkpoint.keep)]
   for path, value in positive:
     if value < 1:

@@ -1,5 +1,6 @@
 """The generator job: train a class-conditional token generator (MaskGIT, Chang et al. 2022, "MaskGIT: Masked
-Generative Image Transformer") on the tokens of a frozen tokenizer, with evaluation, samples, checkpoints and resumption.
+Generative Image Transformer") on the tokens of a frozen tokenizer, with evaluation, samples, checkpoints and
+resumption.
 
 `train_generator(config, workdir)`:
 1. encodes `tokens.num_train_images` training crops and `tokens.num_eval_images` held-out crops (same images, another
