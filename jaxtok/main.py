@@ -1,7 +1,11 @@
-r"""The main job: train the model of an experiment config.
+r"""The main job: train the model of an experiment config, a tokenizer or a generator of its tokens.
 
   python -m jaxtok.main --config=experiments/quickstart.py --workdir=workdirs/quickstart
   python -m jaxtok.main --config=experiments/quickstart.py:arg --workdir=... --config.train.num_steps=100
+  python -m jaxtok.main --config=experiments/maskgit_photos.py --workdir=workdirs/maskgit_photos
+
+`config.model_name` picks the runner: a tokenizer of `jaxtok.registry.MODELS` -> jaxtok.train.loop; a generator of
+`jaxtok.registry.GENERATORS` -> jaxtok.train.generator_loop (trains on the tokens of the config's tokenizer).
 
 Rerunning with the same --workdir resumes from its latest checkpoint.
 """
@@ -43,13 +47,36 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   cli.quiet_library_info_logs()
   _initialize_distributed()
-  from jaxtok.train import loop  # pylint: disable=g-import-not-at-top  # after flags, so --help is fast
+  from jaxtok import registry  # pylint: disable=g-import-not-at-top  # after flags, so --help is fast
+  from jaxtok.train import control  # pylint: disable=g-import-not-at-top
 
   try:
-    summary = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except (config_validation.ConfigError, loop.NonFiniteLossError) as error:
+    if registry.is_generator(_CONFIG.value.model_name):
+      _train_generator()
+    else:
+      _train_tokenizer()
+  except (config_validation.ConfigError, control.NonFiniteLossError) as error:
     logging.error("%s", error)
     sys.exit(f"Error: {error}")
+
+
+def _train_generator() -> None:
+  from jaxtok.train import generator_loop  # pylint: disable=g-import-not-at-top
+
+  summary = generator_loop.train_generator(_CONFIG.value, _WORKDIR.value)
+  final, untrained = summary["final_eval"], summary["untrained_eval"]
+  if final and untrained:
+    print(f"Step {summary['step']}: held-out masked-token loss {final['loss']:.4f} (untrained "
+          f"{untrained['loss']:.4f}), accuracy {final['accuracy']:.3f}; token TV to held-out data "
+          f"{final['token_tv']:.4f} "
+          f"(untrained {untrained['token_tv']:.4f}, uniform tokens {final['token_tv_uniform']:.4f}, training data "
+          f"{final['token_tv_train_data']:.4f}). Outputs in {_WORKDIR.value}.")
+
+
+def _train_tokenizer() -> None:
+  from jaxtok.train import loop  # pylint: disable=g-import-not-at-top
+
+  summary = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   final = summary["final_eval"]
   if final:
     print(f"Step {summary['step']}: eval PSNR {final['psnr']:.2f} dB (mean-colour baseline "

@@ -14,6 +14,27 @@ MODELS = {
     "audio_tokenizer": "jaxtok.tokenizers.audio:AudioTokenizer",
 }
 
+# Generators of token sequences, trained by jaxtok.train.generator_loop on a frozen tokenizer's tokens. Each needs a
+# `loss(tokens, labels, ...)` method (rngs "masking", "dropout") and a sampler in jaxtok.train.generator_sampling.
+GENERATORS = {
+    "maskgit": "jaxtok.decoders.maskgit:MaskedTokenTransformer",
+}
+
+
+def is_generator(name: str) -> bool:
+  """True for a name in GENERATORS (trained by the generator loop), False for a tokenizer in MODELS."""
+  if name not in GENERATORS and name not in MODELS:
+    raise config_validation.ConfigError(f"Unknown model_name {name!r}; tokenizers: {', '.join(sorted(MODELS))}; "
+                                        f"generators: {', '.join(sorted(GENERATORS))}.")
+  return name in GENERATORS
+
+
+def build_generator(name: str, fields: Mapping[str, Any]) -> nn.Module:
+  """Instantiates generator `name` with `fields`, rejecting fields the model does not have."""
+  cls = config_validation.registered_class("model_name", name, GENERATORS)
+  config_validation.check_known_fields("model", fields, config_validation.constructor_fields(cls))
+  return cls(**{key: _plain(value) for key, value in fields.items()})
+
 
 def model_class(name: str) -> type[nn.Module]:
   """The linen module class registered as `name`."""

@@ -2,15 +2,19 @@
 import pathlib
 from typing import Any
 
+from absl import logging
 import grain
 import jax
 import orbax.checkpoint as ocp
+
+from jaxtok import config_validation
 
 
 class Checkpointer:
   """Saves and restores (TrainState, data iterator) pairs under `directory`, keeping the last `keep`."""
 
   def __init__(self, directory: pathlib.Path, keep: int):
+    self.directory = pathlib.Path(directory).absolute()
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=True)
     self._manager = ocp.CheckpointManager(pathlib.Path(directory).absolute(), options=options,
                                           item_names=("state", "data"))
@@ -39,3 +43,21 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def restore_if_saved(checkpointer: Checkpointer, step: int | None, state: Any, data_iterator: Any) -> tuple[Any, int]:
+  """Restores checkpoint `step` (None: the latest, if any) into (state, data_iterator).
+
+  Returns (state, the step restored), or the given state and 0 when `step` is None and nothing is saved; raises
+  ConfigError for a `step` that was not saved.
+  """
+  if step is None:
+    step = checkpointer.latest_step()
+    if step is None:
+      return state, 0
+  elif step not in checkpointer.all_steps():
+    raise config_validation.ConfigError(f"No checkpoint at step {step} in {checkpointer.directory}; saved steps: "
+                                        f"{checkpointer.all_steps()}.")
+  state = checkpointer.restore(step, state, data_iterator)
+  logging.info("Resumed from the checkpoint at step %d in %s.", step, checkpointer.directory.parent)
+  return state, step

@@ -57,3 +57,32 @@ def save_curves(path: pathlib.Path, train_history: list[dict[str, float]], eval_
   figure.tight_layout()
   figure.savefig(path, dpi=100)
   plt.close(figure)
+
+
+def save_class_grid(path: pathlib.Path, images_per_class: np.ndarray) -> None:
+  """Writes a PNG with one row per class: `images_per_class` `[classes, n, h, w, 3]` float in [-1, 1]."""
+  Image.fromarray(image_grid(list(images_per_class))).save(path)
+
+
+def save_generator_curves(path: pathlib.Path, train_history: list[dict[str, float]],
+                          eval_history: list[dict[str, float]]) -> None:
+  """Writes a PNG with the training and held-out masked-token losses, and the token statistic of the samples next to
+  its uniform-token and data references, against the step."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  figure, (loss_axes, tv_axes) = plt.subplots(1, 2, figsize=(10, 3.5))
+  loss_axes.plot([h["step"] for h in train_history], [h["loss"] for h in train_history], label="train")
+  steps = [h["step"] for h in eval_history]
+  loss_axes.plot(steps, [h["loss"] for h in eval_history], marker="o", label="held-out")
+  loss_axes.set(xlabel="step", ylabel="masked-token cross-entropy", title="loss")
+  loss_axes.legend()
+  for name, label, style in (("token_tv", "samples", "-"), ("token_tv_uniform", "uniform tokens", "--"),
+                             ("token_tv_train_data", "training tokens", ":")):
+    tv_axes.plot(steps, [h[name] for h in eval_history], linestyle=style, marker="o", label=label)
+  tv_axes.set(xlabel="step", ylabel="mean per-position TV to held-out", title="token statistic", ylim=(0, 1))
+  tv_axes.legend()
+  figure.tight_layout()
+  figure.savefig(path, dpi=100)
+  plt.close(figure)

@@ -6,28 +6,24 @@ that was never interrupted (the state holds every random key, and the data itera
 SIGTERM (a Cloud TPU preemption notice) makes the loop save a checkpoint at the current step and return. A loss that
 becomes NaN or infinite stops the run with NonFiniteLossError before any checkpoint of the bad state is written.
 """
-import contextlib
 import json
 import pathlib
-import signal
-import time
-from typing import Any, Iterator
+from typing import Any
 
 from absl import logging
-import flax.linen as nn
 import jax
 from jax.experimental import multihost_utils
 import numpy as np
-import tqdm
 
 from jaxtok import config_validation
 from jaxtok import data
 from jaxtok import registry
 from jaxtok import sharding
 from jaxtok.losses import settings as loss_settings
-from jaxtok.train import checkpoint
 from jaxtok.metrics import token_curve
+from jaxtok.train import checkpoint
 from jaxtok.train import config_fields
+from jaxtok.train import control
 from jaxtok.train import evaluation
 from jaxtok.train import images
 from jaxtok.train import metrics_log
@@ -35,38 +31,7 @@ from jaxtok.train import optimizer as optimizer_lib
 from jaxtok.train import state as state_lib
 from jaxtok.train import step as step_lib
 
-
-class NonFiniteLossError(RuntimeError):
-  """The training loss became NaN or infinite; nothing from that step on was checkpointed."""
-
-
-@contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[dict[str, bool]]:
-  """Yields a flag dict whose "stop" turns True when SIGTERM arrives; restores the previous handler after."""
-  flag = {"stop": False}
-
-  def handler(signum, frame):
-    del signum, frame
-    logging.warning("SIGTERM received: saving a checkpoint at the end of this step, then stopping.")
-    flag["stop"] = True
-
-  previous = signal.signal(signal.SIGTERM, handler)
-  try:
-    yield flag
-  finally:
-    signal.signal(signal.SIGTERM, previous)
-
-
-def _check_finite(pending: list[tuple[int, dict[str, jax.Array]]]) -> dict[str, float]:
-  """Fetches the metrics of steps run since the last check; raises on the first non-finite loss; returns the last."""
-  last = {}
-  for step, metrics in pending:
-    last = {name: float(np.asarray(value.addressable_data(0))) for name, value in metrics.items()}
-    if not np.isfinite(last["loss"]):
-      raise NonFiniteLossError(f"The training loss became {last['loss']} at step {step}; stopping before any "
-                               "checkpoint of this state is written.")
-  pending.clear()
-  return last
+NonFiniteLossError = control.NonFiniteLossError  # raised by train_and_evaluate; caught by jaxtok.main
 
 
 class Run:
@@ -80,7 +45,7 @@ class Run:
     config_fields.check_config(config)
     self.config, self.workdir = config, workdir
     self.model = registry.build_model(config.model_name, config.model)
-    self.num_steps = config.train.num_steps
+    self.num_steps, self.batch_size = config.train.num_steps, config.data.batch_size
     self.mesh = sharding.make_mesh(config.mesh.ici_sizes, config.mesh.dcn_sizes)
     self.rules = sharding.logical_rules(config.mesh.rules_preset, config.mesh.extra_rules)
     self.is_chief = jax.process_index() == 0
@@ -116,15 +81,7 @@ class Run:
 
   def _restore(self, step: int | None) -> int:
     """Restores checkpoint `step` (None: the latest, if any); returns the step restored, 0 for none."""
-    if step is None:
-      step = self.checkpointer.latest_step()
-      if step is None:
-        return 0
-    elif step not in self.checkpointer.all_steps():
-      raise config_validation.ConfigError(f"No checkpoint at step {step} in {self.workdir / 'checkpoints'}; "
-                                          f"saved steps: {self.checkpointer.all_steps()}.")
-    self.state = self.checkpointer.restore(step, self.state, self.train_iterator)
-    logging.info("Resumed from the checkpoint at step %d in %s.", step, self.workdir)
+    self.state, step = checkpoint.restore_if_saved(self.checkpointer, step, self.state, self.train_iterator)
     return step
 
   @property
@@ -204,54 +161,12 @@ def _sharded_reconstruct_fn(reconstruct_fn, mesh: jax.sharding.Mesh, batch_size:
   return run
 
 
-def _is_due(step: int, every: int, last_step: int) -> bool:
-  return step % every == 0 or step == last_step
-
-
-def _train(run: Run, progress: tqdm.tqdm, stop: dict[str, bool]) -> tuple[int, dict[str, float], float]:
-  """Runs steps from run.start_step; returns (last step, last eval results or {}, seconds spent training)."""
-  config, pending, eval_results = run.config, [], {}
-  step, started, train_seconds = run.start_step, time.perf_counter(), 0.0
-  while step < run.num_steps:
-    run.state, metrics = run.train_step(run.state, sharding.global_batch(next(run.train_iterator), run.mesh))
-    step += 1
-    if step == run.start_step + 1:
-      started = time.perf_counter()  # throughput excludes the first step's compilation
-    pending.append((step, metrics))
-    progress.update(1)
-    stopping = stop["stop"]  # read once: SIGTERM may arrive while this step is being logged
-    checkpoint_due = _is_due(step, config.checkpoint.every_steps, run.num_steps) or stopping
-    if _is_due(step, config.train.log_every_steps, run.num_steps) or checkpoint_due:
-      last = _check_finite(pending)
-      train_seconds += time.perf_counter() - started
-      run.log.write("train", step, last)
-      images_per_second = (step - run.start_step - 1) * config.data.batch_size / max(train_seconds, 1e-9)
-      progress.set_postfix(loss=f"{last['loss']:.4f}", img_per_s=f"{images_per_second:.0f}")
-      started = time.perf_counter()
-    if _is_due(step, config.eval.every_steps, run.num_steps):
-      eval_results = run.evaluate(step)
-    if checkpoint_due:
-      run.save(step)
-    if _is_due(step, config.eval.every_steps, run.num_steps) or checkpoint_due:
-      started = time.perf_counter()  # throughput counts training only
-    if stopping:
-      logging.warning("Stopped by SIGTERM after saving the checkpoint at step %d.", step)
-      break
-  return step, eval_results, train_seconds
-
-
 def train_and_evaluate(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
   """Trains `config`'s model in `workdir` (resuming if possible); returns the summary also written to metrics.json."""
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   run = Run(config, workdir)
-  try:
-    with stop_on_sigterm() as stop, jax.set_mesh(run.mesh), nn.logical_axis_rules(run.rules):
-      with tqdm.tqdm(total=run.num_steps, initial=run.start_step, desc="train", unit="step", dynamic_ncols=True,
-                     mininterval=1.0) as progress:
-        step, eval_results, train_seconds = _train(run, progress, stop)
-  finally:
-    run.close()
+  step, eval_results, train_seconds = control.train_until_done(run)
   return _write_summary(run, step, eval_results, train_seconds, completed=step >= run.num_steps)
 
 
@@ -262,7 +177,7 @@ def _write_summary(run: Run, step: int, eval_results: dict[str, float], train_se
       "step": step, "completed": completed, "resumed_from_step": run.start_step,
       "final_eval": eval_results or (run.log.history["eval"][-1] if run.log.history["eval"] else {}),
       "train_steps_per_second": (steps_run - 1) / train_seconds if train_seconds else None,
-      "train_images_per_second": (steps_run - 1) * run.config.data.batch_size / train_seconds if train_seconds else None,
+      "train_images_per_second": (steps_run - 1) * run.batch_size / train_seconds if train_seconds else None,
       "skipped_images": {"train": len(run.train_source.skipped), "eval": len(run.eval_source.skipped)},
       "eval_history": run.log.history["eval"],
       "config": run.config.to_dict() if hasattr(run.config, "to_dict") else dict(run.config),

@@ -33,10 +33,13 @@ class TrainState:
   discriminator_opt_state: Any = None
 
 
-def create_train_state(model: flax.linen.Module, optimizer: optax.GradientTransformation, example_images: jax.Array,
-                       seed: int, mesh: jax.sharding.Mesh, rules: Sequence[tuple[str, Any]],
+def create_train_state(model: flax.linen.Module, optimizer: optax.GradientTransformation,
+                       example_images: jax.Array | tuple[jax.Array, ...], seed: int, mesh: jax.sharding.Mesh,
+                       rules: Sequence[tuple[str, Any]],
                        discriminator: flax.linen.Module | None = None) -> tuple[TrainState, Any]:
   """Initialises the model on `example_images` `[batch, height, width, 3]` and wraps it with optimizer state.
+
+  A tuple `example_images` is passed as the model's positional inputs instead (a generator's `(tokens, labels)`).
 
   A `discriminator` (adversarial loss) is initialised too, with its own state of the same `optimizer`.
 
@@ -49,7 +52,8 @@ def create_train_state(model: flax.linen.Module, optimizer: optax.GradientTransf
 
   @jax.jit
   def initialise(rngs, example_images):
-    variables = flax.core.unfreeze(model.init(rngs, example_images, train=False))
+    inputs = example_images if isinstance(example_images, tuple) else (example_images,)
+    variables = flax.core.unfreeze(model.init(rngs, *inputs, train=False))
     params = variables.pop("params")
     discriminator_params = discriminator_opt_state = None
     if discriminator is not None:

@@ -6,8 +6,10 @@ import sys
 import pytest
 
 from jaxtok import config_validation
+from jaxtok import registry
 from jaxtok.cli import load_config_file
 from jaxtok.train import config_fields
+from jaxtok.train import generator_config_fields
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.py"))
@@ -16,7 +18,10 @@ EXPERIMENTS = sorted((REPO / "experiments").glob("*.py"))
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
 def test_every_experiment_config_is_valid(path):
   config = load_config_file(str(path))
-  config_fields.check_config(config)
+  if registry.is_generator(config.model_name):
+    generator_config_fields.check_config(config)
+  else:
+    config_fields.check_config(config)
 
 
 def _quickstart():
