@@ -18,6 +18,7 @@ MODELS = {
 # `loss(tokens, labels, ...)` method (rngs "masking", "dropout") and a sampler in jaxtok.train.generator_sampling.
 GENERATORS = {
     "maskgit": "jaxtok.decoders.maskgit:MaskedTokenTransformer",
+    "autoregressive": "jaxtok.decoders.autoregressive:CausalTokenTransformer",
 }
 
 

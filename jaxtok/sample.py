@@ -1,4 +1,5 @@
-r"""Samples a trained generator (MaskGIT, Chang et al. 2022) and decodes the samples with its tokenizer.
+r"""Samples a trained generator (MaskGIT, Chang et al. 2022, or autoregressive) and decodes the samples with its
+tokenizer.
 
   python -m jaxtok.sample --config=experiments/maskgit_photos.py --workdir=workdirs/maskgit_photos
   python -m jaxtok.sample --config=... --workdir=... --step=400 --samples_per_class=4 --classes=0,3 \
@@ -7,10 +8,10 @@ r"""Samples a trained generator (MaskGIT, Chang et al. 2022) and decodes the sam
 Restores the checkpoint (default: the latest; EMA weights when `train.ema_decay` > 0), samples with the config's
 `sampling` section, and writes `<workdir>/samples_step<N>/`:
 - samples.png: one row per class, `--samples_per_class` decoded samples each;
-- trajectory.png: one row per class (its first sample), one column per sampling step: the image decoded from the
+- trajectory.png (masked generators): one row per class (its first sample), one column per sampling step: the image decoded from the
   step's tokens with every still-masked position filled by the model's most likely token given that step's tokens
   (the prediction the sampler would draw from, at temperature 0), so early columns show what the model expects;
-- samples.npz: `tokens` `[classes * n, L(, C)]`, `labels`, `trajectory` `[steps, classes * n, L(, C)]` (mask id where
+- samples.npz: `tokens` `[classes * n, L(, C)]`, `labels`, and for masked generators `trajectory` `[steps, classes * n, L(, C)]` (mask id where
   masked) and `filled_trajectory` (the filled tokens of trajectory.png's rows).
 """
 import json
@@ -77,17 +78,22 @@ def sample_checkpoint(config, workdir: str | pathlib.Path, step: int | None = No
   sample_fn = generator_sampling.make_sample_fn(config.model_name, run.model, run.sampling, return_trajectory=True)
   with jax.set_mesh(run.mesh), nn.logical_axis_rules(run.rules):
     output = sample_fn(run.eval_variables, jax.random.PRNGKey(seed), labels)
-    firsts = np.arange(len(classes)) * samples_per_class
-    filled = jax.jit(fill_masked_with_predictions, static_argnums=0)(
-        run.model, run.eval_variables, output.trajectory[:, firsts], labels[firsts])
-  tokens, trajectory, filled = (np.asarray(x) for x in (output.tokens, output.trajectory, filled))
+    arrays = {"tokens": np.asarray(output.tokens), "labels": labels}
+    if output.trajectory is not None:  # masked generators
+      firsts = np.arange(len(classes)) * samples_per_class
+      filled = jax.jit(fill_masked_with_predictions, static_argnums=0)(
+          run.model, run.eval_variables, output.trajectory[:, firsts], labels[firsts])
+      arrays.update(trajectory=np.asarray(output.trajectory), filled_trajectory=np.asarray(filled))
+  tokens = arrays["tokens"]
   output_dir = workdir / f"samples_step{run.start_step:07d}"
   output_dir.mkdir(parents=True, exist_ok=True)
-  np.savez(output_dir / "samples.npz", tokens=tokens, labels=labels, trajectory=trajectory, filled_trajectory=filled)
+  np.savez(output_dir / "samples.npz", **arrays)
   if run.tokenizer is not None:
     decoded = run.tokenizer.decode(tokens)
     images.save_class_grid(output_dir / "samples.png",
                            decoded.reshape(len(classes), samples_per_class, *decoded.shape[1:]))
+  if run.tokenizer is not None and "filled_trajectory" in arrays:
+    filled = arrays["filled_trajectory"]
     strip = run.tokenizer.decode(filled.reshape(-1, *filled.shape[2:]))
     strip = strip.reshape(filled.shape[0], len(classes), *strip.shape[1:]).swapaxes(0, 1)
     images.save_class_grid(output_dir / "trajectory.png", strip)

@@ -85,6 +85,11 @@ class CausalTokenTransformer(nn.Module):
   dropout_rate: float = 0.0
   dtype: str = "float32"
 
+  @property
+  def num_codebooks(self) -> int:
+    """Tokens are single-codebook `[batch, L]` (the generator runner reads this)."""
+    return 1
+
   def setup(self):
     if self.width % self.num_heads:
       raise ValueError(f"num_heads must divide width, got width={self.width}, num_heads={self.num_heads}.")

@@ -13,7 +13,7 @@ from jaxtok.train import config_fields
 
 GENERATOR_FIELDS = {
     "seed": "int: seeds initialisation, masking, dropout, the token order and sampling",
-    "model_name": "str: a generator registered in jaxtok.registry.GENERATORS (maskgit)",
+    "model_name": "str: a generator registered in jaxtok.registry.GENERATORS (maskgit | autoregressive)",
     "model": "dict: fields of that model's linen module; vocab_size / sequence_length = 0 take the tokens' values",
     "tokenizer": {
         "config": "str: the tokenizer's experiment config file (path[:arg])",
@@ -30,12 +30,12 @@ GENERATOR_FIELDS = {
         "batch_size": "int: global batch of token sequences",
         "ema_decay": "float: decay of the EMA of weights used for evaluation and sampling (0 = no EMA)",
         "log_every_steps": "int: write scalars and update the progress bar every this many steps",
-        "mask_schedule": "str: masking schedule of training, a jaxtok.decoders.schedules name",
+        "mask_schedule": "str: masking schedule of training, a jaxtok.decoders.schedules name (masked generators)",
         "label_smoothing": "float: label smoothing of the training cross-entropy, in [0, 1)",
         "class_dropout": "float: probability of replacing the class by the null class (for guidance)",
     },
     "sampling": {
-        "num_steps": "int: decoding steps",
+        "num_steps": "int: decoding steps (masked generators; autoregressive decodes one token per step)",
         "schedule": "str: masking schedule of decoding, a jaxtok.decoders.schedules name",
         "temperature": "float: temperature of the token distribution",
         "choice_temperature": "float: Gumbel noise on MaskGIT's confidences (annealed to 0)",

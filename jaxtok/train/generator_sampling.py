@@ -1,6 +1,7 @@
 """Sampling functions of the registered generators, by model name, with the settings of a config's `sampling`
 section: the MaskGIT iterative decoding (Chang et al. 2022, "MaskGIT: Masked Generative Image Transformer") of
-`jaxtok.decoders.masked_sampling` for "maskgit".
+`jaxtok.decoders.masked_sampling` for "maskgit", KV-cached ancestral sampling (`jaxtok.decoders.ar_sampling`) for
+"autoregressive" (which reads temperature, top_k, top_p and guidance_scale, and ignores the masked-decoding fields).
 
 To add a generator: register its module in `jaxtok.registry.GENERATORS` and its sampling function here, a
 `(model, variables, key, class_labels [b] int32, settings: SamplingSettings, return_trajectory: bool) ->
@@ -14,6 +15,8 @@ import flax.linen as nn
 import jax
 
 from jaxtok import config_validation
+from jaxtok.decoders import ar_sampling
+from jaxtok.decoders import autoregressive as autoregressive_lib
 from jaxtok.decoders import masked_sampling
 
 
@@ -45,7 +48,19 @@ def maskgit(model: nn.Module, variables: Any, key: jax.Array, class_labels: jax.
       top_k=settings.top_k, top_p=settings.top_p, return_trajectory=return_trajectory)
 
 
-SAMPLERS = {"maskgit": maskgit}
+def autoregressive(model: nn.Module, variables: Any, key: jax.Array, class_labels: jax.Array,
+                   settings: SamplingSettings, return_trajectory: bool) -> masked_sampling.SamplerOutput:
+  """Left-to-right sampling of a CausalTokenTransformer with its KV cache; no trajectory (tokens simply appear in
+  order), so `trajectory` is None whatever `return_trajectory` says."""
+  del return_trajectory
+  output = ar_sampling.sample(
+      autoregressive_lib.as_logits_fn(model, variables), key, class_labels, sequence_length=model.sequence_length,
+      temperature=settings.temperature, top_k=settings.top_k, top_p=settings.top_p,
+      guidance_scale=settings.guidance_scale, null_class=model.num_classes if settings.guidance_scale > 0 else None)
+  return masked_sampling.SamplerOutput(tokens=output.tokens, trajectory=None)
+
+
+SAMPLERS = {"maskgit": maskgit, "autoregressive": autoregressive}
 
 
 def make_sample_fn(model_name: str, model: nn.Module, settings: SamplingSettings,
