@@ -54,7 +54,7 @@ def kernel_environment(tmp_path_factory):
       [str(spec_dir.parent.parent)] + [p for p in [os.environ.get("JUPYTER_PATH")] if p])
   environment["JAXTOK_NOTEBOOK_SMOKE"] = "1"
   environment["JAX_PLATFORMS"] = "cpu"
-  environment["MPLBACKEND"] = "Agg"
+  environment.pop("MPLBACKEND", None)  # ipykernel's inline backend, so that the figures are checked
   environment["XLA_FLAGS"] = environment.get("XLA_FLAGS", "").replace(_DEVICES_FLAG, "").strip()
   return environment
 
@@ -70,6 +70,9 @@ def test_notebook_runs(name, kernel_environment, monkeypatch):
   errors = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
             if output.output_type == "error"]
   assert not errors
+  for index, cell in enumerate(notebook.cells):
+    if cell.cell_type == "code" and "plt.show()" in cell.source:
+      assert any("image/png" in output.get("data", {}) for output in cell.outputs), f"cell {index} drew no figure"
   install_cell = next(cell for cell in notebook.cells if cell.cell_type == "code")
   install_output = next(output for output in install_cell.outputs if output.output_type == "stream")
   assert f"jaxtok from {COLABS.parent / 'jaxtok'}" in install_output.text  # the kernel imported this checkout
