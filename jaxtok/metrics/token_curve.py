@@ -41,15 +41,14 @@ def quality_vs_tokens(model: nn.Module, params: Any, model_state: Any,
 def save_token_curve(directory: str | pathlib.Path, curve: dict[int, float],
                      baseline_psnr: float | None = None) -> None:
   """Writes `token_curve.json` ({"num_tokens": [...], "psnr": [...]}) and `token_curve.png` into `directory`."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  from matplotlib import figure as figure_lib  # pylint: disable=g-import-not-at-top  # no pyplot: no global backend
 
   directory = pathlib.Path(directory)
   lengths = sorted(curve)
   record = {"num_tokens": lengths, "psnr": [curve[k] for k in lengths], "mean_colour_baseline_psnr": baseline_psnr}
   (directory / "token_curve.json").write_text(json.dumps(record, indent=2))
-  figure, axes = plt.subplots(figsize=(5, 3.5))
+  figure = figure_lib.Figure(figsize=(5, 3.5))
+  axes = figure.subplots()
   axes.plot(lengths, record["psnr"], marker="o", label="model")
   if baseline_psnr is not None:
     axes.axhline(baseline_psnr, linestyle="--", color="gray", label="mean-colour baseline")
@@ -58,4 +57,3 @@ def save_token_curve(directory: str | pathlib.Path, curve: dict[int, float],
   axes.legend()
   figure.tight_layout()
   figure.savefig(directory / "token_curve.png", dpi=100)
-  plt.close(figure)

@@ -41,11 +41,10 @@ def save_reconstruction_grid(path: pathlib.Path, originals: np.ndarray, reconstr
 
 def save_curves(path: pathlib.Path, train_history: list[dict[str, float]], eval_history: list[dict[str, float]]) -> None:
   """Writes a PNG with the training loss and the eval PSNR (with its mean-colour baseline) against the step."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  from matplotlib import figure as figure_lib  # pylint: disable=g-import-not-at-top  # no pyplot: no global backend
 
-  figure, (loss_axes, psnr_axes) = plt.subplots(1, 2, figsize=(10, 3.5))
+  figure = figure_lib.Figure(figsize=(10, 3.5))
+  loss_axes, psnr_axes = figure.subplots(1, 2)
   loss_axes.plot([h["step"] for h in train_history], [h["loss"] for h in train_history])
   loss_axes.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
   steps = [h["step"] for h in eval_history]
@@ -56,7 +55,6 @@ def save_curves(path: pathlib.Path, train_history: list[dict[str, float]], eval_
   psnr_axes.legend()
   figure.tight_layout()
   figure.savefig(path, dpi=100)
-  plt.close(figure)
 
 
 def save_class_grid(path: pathlib.Path, images_per_class: np.ndarray) -> None:
@@ -68,11 +66,10 @@ def save_generator_curves(path: pathlib.Path, train_history: list[dict[str, floa
                           eval_history: list[dict[str, float]]) -> None:
   """Writes a PNG with the training and held-out masked-token losses, and the token statistic of the samples next to
   its uniform-token and data references, against the step."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  from matplotlib import figure as figure_lib  # pylint: disable=g-import-not-at-top  # no pyplot: no global backend
 
-  figure, (loss_axes, tv_axes) = plt.subplots(1, 2, figsize=(10, 3.5))
+  figure = figure_lib.Figure(figsize=(10, 3.5))
+  loss_axes, tv_axes = figure.subplots(1, 2)
   loss_axes.plot([h["step"] for h in train_history], [h["loss"] for h in train_history], label="train")
   steps = [h["step"] for h in eval_history]
   loss_axes.plot(steps, [h["loss"] for h in eval_history], marker="o", label="held-out")
@@ -85,4 +82,3 @@ def save_generator_curves(path: pathlib.Path, train_history: list[dict[str, floa
   tv_axes.legend()
   figure.tight_layout()
   figure.savefig(path, dpi=100)
-  plt.close(figure)
