@@ -61,10 +61,12 @@ def vit_size(name: str) -> ViTSize:
   return VIT_SIZES[name]
 
 
-def dense(features: int, axes: tuple[str | None, str | None], dtype: Any, name: str) -> nn.Dense:
-  """A Dense layer whose kernel `[in, features]` and bias carry the logical axis names `axes`."""
+def dense(features: int, axes: tuple[str | None, str | None], dtype: Any, name: str,
+          init_scale: float = 1.0) -> nn.Dense:
+  """A Dense layer whose kernel `[in, features]` (Xavier uniform times `init_scale`) and bias carry `axes`."""
+  kernel_init = nn.initializers.variance_scaling(init_scale**2, "fan_avg", "uniform")
   return nn.Dense(features, dtype=dtype, name=name,
-                  kernel_init=nn.with_logical_partitioning(nn.initializers.xavier_uniform(), axes),
+                  kernel_init=nn.with_logical_partitioning(kernel_init, axes),
                   bias_init=nn.with_logical_partitioning(nn.initializers.zeros, axes[1:]))
 
 
@@ -114,13 +116,15 @@ class TiTokEncoder(nn.Module):
   dtype: Any = jnp.float32
   attention_implementation: str = "dense"
   patch_position: str = "learned"
+  input_embedding_scale: float = 1.0
 
   @nn.compact
   def __call__(self, images: jax.Array) -> jax.Array:
     width = vit_size(self.size).width
     patches = einops.rearrange(images, "b (h p) (w q) c -> b (h w) (p q c)", p=self.patch_size, q=self.patch_size)
     num_patches = patches.shape[1]
-    x = dense(width, ("patch", "embed"), self.dtype, "patch_embedding")(patches.astype(self.dtype))
+    x = dense(width, ("patch", "embed"), self.dtype, "patch_embedding",
+              self.input_embedding_scale)(patches.astype(self.dtype))
     x = x + patch_positions(self, self.patch_position, num_patches, width).astype(self.dtype)
     latents = embedding(self, "latent_tokens", (self.num_latent_tokens, width), ("position", "embed"))
     latents = jnp.broadcast_to(latents.astype(self.dtype), (x.shape[0],) + latents.shape)
@@ -144,6 +148,7 @@ class TiTokDecoder(nn.Module):
   dtype: Any = jnp.float32
   attention_implementation: str = "dense"
   patch_position: str = "learned"
+  input_embedding_scale: float = 1.0
 
   @nn.compact
   def __call__(self, tokens: jax.Array, kept: jax.Array | None = None) -> jax.Array:
@@ -151,7 +156,8 @@ class TiTokDecoder(nn.Module):
     width = vit_size(self.size).width
     batch, length = tokens.shape[:2]
     num_patches = self.grid_size**2
-    latents = dense(width, (None, "embed"), self.dtype, "from_tokens")(tokens.astype(self.dtype))
+    latents = dense(width, (None, "embed"), self.dtype, "from_tokens",
+                    self.input_embedding_scale)(tokens.astype(self.dtype))
     positions = embedding(self, "latent_positions", (self.num_latent_tokens, width), ("position", "embed"))
     latents = latents + positions[:length].astype(self.dtype)
     mask_token = embedding(self, "mask_token", (width,), ("embed",))
@@ -189,6 +195,12 @@ class TiTok(nn.Module):
     attention_implementation: "dense" or "sparse" (`jaxtok.nn.attend`).
     patch_position: "learned" patch position embeddings (TiTok) or fixed 2D "sincos" ones (MAE; much faster to
       train at small budgets, see `jaxtok.nn.position`).
+    input_embedding_scale: factor on the initial (Xavier) kernels of the encoder's patch embedding and the
+      decoder's token embedding `from_tokens`. Every block starts with a LayerNorm, which is scale invariant: when
+      the embedded content dwarfs the position embeddings (N(0, 1 / width)), the first normalisation throws away
+      each patch's intensity and contrast (and each code's magnitude), and a small TiTok sits for hundreds of steps
+      on a plateau where it outputs flat patches. 0.1 puts content below the positions, so the first LayerNorm is
+      nearly linear in it (tiny, 32x32 photos, FSQ: 20.6 dB at 600 steps against 17.3 dB at 1.0).
   """
 
   image_size: int = 256
@@ -207,17 +219,18 @@ class TiTok(nn.Module):
   dtype: str = "float32"
   attention_implementation: str = "dense"
   patch_position: str = "learned"
+  input_embedding_scale: float = 1.0
 
   def setup(self):
     self._check_fields()
     computation = compute_dtype(self.dtype)
     self.encoder = TiTokEncoder(self.patch_size, self.num_latent_tokens, self.token_dim, self.encoder_size,
                                 self.latent_attention, computation, self.attention_implementation,
-                                self.patch_position)
+                                self.patch_position, self.input_embedding_scale)
     self.bottleneck = quantizers.make_quantizer(self.quantizer)
     self.decoder = TiTokDecoder(self.image_size // self.patch_size, self.patch_size, self.num_latent_tokens,
                                 self.decoder_size, self.decoder_output, self.proxy_codebook_size, computation,
-                                self.attention_implementation, self.patch_position)
+                                self.attention_implementation, self.patch_position, self.input_embedding_scale)
 
   def _check_fields(self) -> None:
     if not self.quantizer:
@@ -232,6 +245,8 @@ class TiTok(nn.Module):
       raise ValueError(f"patch_position must be one of {PATCH_POSITIONS}, got {self.patch_position!r}.")
     if self.patch_position == "sincos" and vit_size(self.encoder_size).width % 4 + vit_size(self.decoder_size).width % 4:
       raise ValueError("patch_position='sincos' needs ViT widths divisible by 4.")
+    if self.input_embedding_scale <= 0:
+      raise ValueError(f"input_embedding_scale must be > 0, got {self.input_embedding_scale}.")
     if self.decoder_output not in DECODER_OUTPUTS:
       raise ValueError(f"decoder_output must be one of {DECODER_OUTPUTS}, got {self.decoder_output!r}.")
     flexible.encoder_mask(1, 1, self.latent_attention)

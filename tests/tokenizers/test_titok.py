@@ -138,6 +138,21 @@ def test_parameters_carry_logical_axis_names(model_and_variables):
   assert variables["params"]["decoder"]["output"]["kernel"].names == ("embed", "patch")
 
 
+def test_input_embedding_scale_scales_only_the_embedding_kernels():
+  images = random_images(5)
+  plain = nn.unbox(make_model().init(jax.random.PRNGKey(0), images)["params"])
+  scaled = nn.unbox(make_model(input_embedding_scale=0.1).init(jax.random.PRNGKey(0), images)["params"])
+  scaled_paths = (("encoder", "patch_embedding", "kernel"), ("decoder", "from_tokens", "kernel"))
+  for path, value in jax.tree_util.tree_flatten_with_path(plain)[0]:
+    keys = tuple(k.key for k in path)
+    other = scaled
+    for key in keys:
+      other = other[key]
+    np.testing.assert_allclose(other, 0.1 * value if keys in scaled_paths else value, rtol=1e-6)
+  with pytest.raises(ValueError, match="input_embedding_scale must be > 0"):
+    make_model(input_embedding_scale=0.0).init(jax.random.PRNGKey(0), images)
+
+
 def test_bad_inputs_raise(model_and_variables):
   model, variables = model_and_variables
   with pytest.raises(ValueError, match=r"\[batch, 16, 16, 3\].*\(2, 20, 20, 3\)"):
