@@ -55,7 +55,7 @@ def time_train_step(config, preset: str, batch_size: int, steps: int, trials: in
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--experiment", default="experiments/quickstart.py")
+  parser.add_argument("--experiment", default="experiments/conv_vq_photos.py")
   parser.add_argument("--batch_size", type=int, default=None, help="default: 8 on CPU, the config's otherwise")
   parser.add_argument("--steps", type=int, default=None, help="steps per trial (default: 5 on CPU, 20 otherwise)")
   parser.add_argument("--trials", type=int, default=5)

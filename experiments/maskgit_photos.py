@@ -8,7 +8,9 @@ photos), minutes on 2 CPU cores. Train the tokenizer first:
 
 `model.vocab_size` and `model.sequence_length` are 0: taken from the tokens (quickstart's codebook and token count),
 so a change of the quickstart tokenizer needs no edit here. `:smoke` shrinks everything for tests and expects the
-tokenizer of `quickstart.py:smoke` (tests point `tokenizer.workdir` at it).
+tokenizer of `conv_vq_photos.py:smoke` (tests point `tokenizer.workdir` at it). The figures in the README were
+measured on the conv VQ tokenizer's 8x8 grids: `--config.tokenizer.config=experiments/conv_vq_photos.py
+--config.tokenizer.workdir=workdirs/conv_vq_photos`.
 """
 import ml_collections
 
@@ -82,8 +84,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.checkpoint.keep = 2
 
   if arg == "smoke":
-    config.tokenizer.config = "experiments/quickstart.py:smoke"
-    config.tokenizer.workdir = "workdirs/quickstart_smoke"
+    config.tokenizer.config = "experiments/conv_vq_photos.py:smoke"
+    config.tokenizer.workdir = "workdirs/conv_vq_photos_smoke"
     config.model.width = 16
     config.model.depth = 1
     config.model.num_heads = 2

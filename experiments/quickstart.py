@@ -1,9 +1,11 @@
-"""Quickstart: a small convolutional VQ autoencoder on the embedded photos, minutes on 2 CPU cores.
+"""Quickstart: TiTok with 32 tokens on the embedded photos, about 5 minutes on 2 CPU cores.
 
   python -m jaxtok.main --config=experiments/quickstart.py --workdir=workdirs/quickstart
 
-32x32 crops -> an 8x8 grid of tokens from a 512-code VQ (9 bits per token, 576 bits per image).
-`:smoke` shrinks it to a few steps for tests.
+32x32 crops -> 64 patches of 4x4 -> 32 latent tokens of an FSQ with 1024 codes (10 bits per token, 320 bits per
+image), ViT encoder and decoder of width 128 and depth 2. `input_embedding_scale = 0.1` starts the pixel and token
+embeddings small, which takes this small TiTok off the flat-patch plateau within a few hundred steps (see
+`jaxtok/tokenizers/titok.py`). Its 2D baseline is experiments/conv_vq_photos.py. `:smoke` shrinks it to a few steps.
 """
 import ml_collections
 
@@ -12,16 +14,25 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
 
-  config.model_name = "conv_vq_autoencoder"
+  config.model_name = "titok"
   config.model = ml_collections.ConfigDict()
-  config.model.channels = (32, 64)
-  config.model.blocks_per_level = 1
-  config.model.latent_dim = 32
-  config.model.quantizer = ml_collections.ConfigDict()
-  config.model.quantizer.name = "vq"
-  config.model.quantizer.codebook_size = 512
-  config.model.quantizer.distance = "l2"
-  config.model.quantizer.commitment_cost = 0.25
+  config.model.image_size = 32
+  config.model.patch_size = 4
+  config.model.num_latent_tokens = 32
+  config.model.token_dim = 4
+  config.model.encoder_size = "tiny"
+  config.model.decoder_size = "tiny"
+  config.model.quantizer = ml_collections.ConfigDict({"name": "fsq", "levels": (8, 8, 8, 2)})
+  config.model.decoder_output = "pixels"
+  config.model.proxy_codebook_size = 1024
+  config.model.latent_attention = "full"
+  config.model.token_dropout = "none"
+  config.model.length_distribution = "powers_of_two"
+  config.model.tail_drop_probability = 0.5
+  config.model.dtype = "float32"
+  config.model.attention_implementation = "dense"
+  config.model.patch_position = "learned"
+  config.model.input_embedding_scale = 0.1
 
   config.data = ml_collections.ConfigDict()
   config.data.source = "photos"
@@ -37,7 +48,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data.worker_count = 0
 
   config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.learning_rate = 2e-3
+  config.optimizer.learning_rate = 1e-3
   config.optimizer.warmup_steps = 50
   config.optimizer.end_learning_rate_fraction = 0.1
   config.optimizer.weight_decay = 1e-4
@@ -79,9 +90,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.checkpoint.keep = 2
 
   if arg == "smoke":
-    config.model.channels = (8, 16)
-    config.model.latent_dim = 8
-    config.model.quantizer.codebook_size = 16
+    config.model.encoder_size = config.model.decoder_size = "micro"
+    config.model.num_latent_tokens = 8
     config.data.batch_size = 8
     config.train.num_steps = 6
     config.train.log_every_steps = 2

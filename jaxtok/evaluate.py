@@ -20,12 +20,6 @@ from ml_collections import config_flags
 from jaxtok import config_validation
 from jaxtok import cli
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file the checkpoint was trained with.",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir holding checkpoints/.")
-_STEP = flags.DEFINE_integer("step", None, "Checkpoint step to evaluate (default: the latest).")
-flags.mark_flags_as_required(["config", "workdir"])
-
 
 def evaluate_checkpoint(config, workdir: str | pathlib.Path, step: int | None = None) -> dict:
   """Evaluates checkpoint `step` (None: latest) of `workdir`; returns the metrics, also written to eval_step<N>/."""
@@ -55,7 +49,7 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   cli.quiet_library_info_logs()
   try:
-    results = evaluate_checkpoint(_CONFIG.value, _WORKDIR.value, _STEP.value)
+    results = evaluate_checkpoint(flags.FLAGS.config, flags.FLAGS.workdir, flags.FLAGS.step)
   except config_validation.ConfigError as error:
     logging.error("%s", error)
     sys.exit(f"Error: {error}")
@@ -63,5 +57,15 @@ def main(argv: list[str]) -> None:
   print(json.dumps(shown, indent=2))
 
 
+def _define_flags() -> None:
+  """Defines the command-line flags (only when run as a program, so importing this module defines none)."""
+  config_flags.DEFINE_config_file("config", None, "Experiment config file the checkpoint was trained with.",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", None, "Training workdir holding checkpoints/.")
+  flags.DEFINE_integer("step", None, "Checkpoint step to evaluate (default: the latest).")
+  flags.mark_flags_as_required(["config", "workdir"])
+
+
 if __name__ == "__main__":
+  _define_flags()
   app.run(main, flags_parser=cli.parse_flags)

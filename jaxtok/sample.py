@@ -26,15 +26,6 @@ from ml_collections import config_flags
 from jaxtok import cli
 from jaxtok import config_validation
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Generator experiment config the checkpoint was trained "
-                                          "with.", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Generator workdir holding checkpoints/ and tokens/.")
-_STEP = flags.DEFINE_integer("step", None, "Checkpoint step to sample (default: the latest).")
-_SAMPLES_PER_CLASS = flags.DEFINE_integer("samples_per_class", 8, "Samples per class.")
-_CLASSES = flags.DEFINE_list("classes", None, "Classes to sample (default: those of the held-out tokens).")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the sampling key.")
-flags.mark_flags_as_required(["config", "workdir"])
-
 
 def fill_masked_with_predictions(model, variables, trajectory, class_labels):
   """Trajectory tokens `[steps, b, L(, C)]` with masked units replaced by the model's argmax given that step's tokens.
@@ -105,15 +96,28 @@ def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   cli.quiet_library_info_logs()
-  classes = [int(c) for c in _CLASSES.value] if _CLASSES.value else None
+  classes = [int(c) for c in flags.FLAGS.classes] if flags.FLAGS.classes else None
   try:
-    summary = sample_checkpoint(_CONFIG.value, _WORKDIR.value, _STEP.value, _SAMPLES_PER_CLASS.value, classes,
-                                _SEED.value)
+    summary = sample_checkpoint(flags.FLAGS.config, flags.FLAGS.workdir, flags.FLAGS.step, flags.FLAGS.samples_per_class, classes,
+                                flags.FLAGS.seed)
   except config_validation.ConfigError as error:
     logging.error("%s", error)
     sys.exit(f"Error: {error}")
   print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()}, indent=2))
 
 
+def _define_flags() -> None:
+  """Defines the command-line flags (only when run as a program, so importing this module defines none)."""
+  config_flags.DEFINE_config_file("config", None, "Generator experiment config the checkpoint was trained "
+                                  "with.", lock_config=True)
+  flags.DEFINE_string("workdir", None, "Generator workdir holding checkpoints/ and tokens/.")
+  flags.DEFINE_integer("step", None, "Checkpoint step to sample (default: the latest).")
+  flags.DEFINE_integer("samples_per_class", 8, "Samples per class.")
+  flags.DEFINE_list("classes", None, "Classes to sample (default: those of the held-out tokens).")
+  flags.DEFINE_integer("seed", 0, "Seed of the sampling key.")
+  flags.mark_flags_as_required(["config", "workdir"])
+
+
 if __name__ == "__main__":
+  _define_flags()
   app.run(main, flags_parser=cli.parse_flags)

@@ -7,5 +7,5 @@ from training_helpers import REPO  # pylint: disable=g-bad-import-order
 
 @pytest.fixture()
 def smoke_config():
-  """The quickstart shrunk to 6 steps of batch 8, checkpoints every 2 steps; unlocked for edits."""
-  return load_config_file(str(REPO / "experiments" / "quickstart.py") + ":smoke").unlock()
+  """The conv VQ config (conv_vq_photos.py) shrunk to 6 steps of batch 8, checkpoints every 2 steps; unlocked for edits."""
+  return load_config_file(str(REPO / "experiments" / "conv_vq_photos.py") + ":smoke").unlock()

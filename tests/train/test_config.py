@@ -24,14 +24,14 @@ def test_every_experiment_config_is_valid(path):
     config_fields.check_config(config)
 
 
-def _quickstart():
-  return load_config_file(str(REPO / "experiments" / "quickstart.py")).unlock()
+def _conv_vq_photos():
+  return load_config_file(str(REPO / "experiments" / "conv_vq_photos.py")).unlock()
 
 
 @pytest.mark.parametrize("section, wrong, right", [(None, "trainn", "train"), ("train", "num_stepz", "num_steps"),
                                                    ("optimizer", "learningrate", "learning_rate")])
 def test_misspelled_field_names_the_valid_ones(section, wrong, right):
-  config = _quickstart()
+  config = _conv_vq_photos()
   target = config if section is None else config[section]
   target[wrong] = 1
   with pytest.raises(config_validation.ConfigError) as error:
@@ -44,18 +44,18 @@ def test_misspelled_field_names_the_valid_ones(section, wrong, right):
 
 
 def test_missing_field_is_named():
-  config = _quickstart()
+  config = _conv_vq_photos()
   del config.eval["grid_images"]
   with pytest.raises(config_validation.ConfigError, match="lacks the field.*grid_images"):
     config_fields.check_config(config)
 
 
 def test_unknown_model_and_quantizer_fields_are_rejected():
-  config = _quickstart()
+  config = _conv_vq_photos()
   config.model.chanels = (8,)
   with pytest.raises(config_validation.ConfigError, match=r"model\.chanels.*Did you mean 'channels'"):
     config_fields.check_config(config)
-  config = _quickstart()
+  config = _conv_vq_photos()
   config.model.quantizer.codebok_size = 8
   with pytest.raises(config_validation.ConfigError, match=r"quantizer\.codebok_size.*codebook_size"):
     config_fields.check_config(config)
@@ -65,7 +65,7 @@ def test_unknown_model_and_quantizer_fields_are_rejected():
     ("data.source", "imagenet", "must be one of"), ("train.reconstruction_loss", "l3", "must be one of"),
     ("train.num_steps", 0, "positive"), ("train.ema_decay", 1.0, r"\[0, 1\)"), ("model_name", "titok9", "registered")])
 def test_bad_values_are_rejected(path, value, match):
-  config = _quickstart()
+  config = _conv_vq_photos()
   *parents, leaf = path.split(".")
   node = config
   for parent in parents:
@@ -77,7 +77,7 @@ def test_bad_values_are_rejected(path, value, match):
 
 def test_command_line_override_of_unknown_field_exits_with_valid_names(tmp_path):
   result = subprocess.run(
-      [sys.executable, "-m", "jaxtok.main", "--config=experiments/quickstart.py", f"--workdir={tmp_path}",
+      [sys.executable, "-m", "jaxtok.main", "--config=experiments/conv_vq_photos.py", f"--workdir={tmp_path}",
        "--config.train.num_stepz=3"], cwd=REPO, capture_output=True, text=True, timeout=120)
   assert result.returncode != 0
   assert "Unknown config field 'train.num_stepz'" in result.stderr

@@ -32,9 +32,9 @@ def _generator_config(tokenizer_workdir=""):
 
 @pytest.fixture(scope="module")
 def tokenizer_workdir(tmp_path_factory):
-  """The quickstart tokenizer trained for 6 smoke steps (8x8 tokens, 16 codes)."""
+  """The conv VQ tokenizer (conv_vq_photos.py) trained for 6 smoke steps (8x8 tokens, 16 codes)."""
   workdir = tmp_path_factory.mktemp("tokenizer")
-  loop.train_and_evaluate(load_config_file(str(REPO / "experiments" / "quickstart.py") + ":smoke"), workdir)
+  loop.train_and_evaluate(load_config_file(str(REPO / "experiments" / "conv_vq_photos.py") + ":smoke"), workdir)
   return workdir
 
 
@@ -65,7 +65,7 @@ def uninterrupted(tokenizer_workdir, tmp_path_factory):
 
 
 def test_extracted_tokens_are_the_tokenizer_codes_of_the_training_crops(tokenizer_workdir, tmp_path):
-  tokenizer_config = load_config_file(str(REPO / "experiments" / "quickstart.py") + ":smoke")
+  tokenizer_config = load_config_file(str(REPO / "experiments" / "conv_vq_photos.py") + ":smoke")
   tokenizer = frozen_tokenizer.restore(tokenizer_config, tokenizer_workdir)
   train = tokens_lib.extract_tokens(tokenizer_config, tokenizer_workdir, "train", 20, 0, tmp_path / "train.npz",
                                     batch_size=8, tokenizer=tokenizer)

@@ -17,7 +17,7 @@ from jaxtok.train import loop
 from jaxtok.train import step as step_lib
 from training_helpers import REPO, assert_trees_equal, read_checkpoint  # pylint: disable=g-bad-import-order
 
-SMOKE = "--config=experiments/quickstart.py:smoke"
+SMOKE = "--config=experiments/conv_vq_photos.py:smoke"
 
 
 def _run_main(workdir, *extra, kill_at_step=None, timeout=300):

@@ -44,7 +44,7 @@ def _one_step(config, ici_sizes, preset):
 @pytest.fixture(scope="module")
 def single_device_step():
   from jaxtok.cli import load_config_file  # pylint: disable=g-import-not-at-top
-  config = load_config_file(str(REPO / "experiments" / "quickstart.py") + ":smoke")
+  config = load_config_file(str(REPO / "experiments" / "conv_vq_photos.py") + ":smoke")
   return config, _one_step(config, (1, 1, 1), "data_parallel")
 
 
@@ -122,7 +122,7 @@ def test_two_processes_train_data_parallel_to_identical_parameters(tmp_path):
             "loop._write_summary = dump_params_then_write_summary\n"
             "main.run()\n")
   port = _free_port()
-  common = ["--config=experiments/quickstart.py:smoke", f"--workdir={tmp_path}", f"--coordinator_address=localhost:{port}",
+  common = ["--config=experiments/conv_vq_photos.py:smoke", f"--workdir={tmp_path}", f"--coordinator_address=localhost:{port}",
             "--num_processes=2", "--config.train.num_steps=3", "--config.checkpoint.every_steps=3",
             "--config.eval.every_steps=3"]
   env = {"PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
