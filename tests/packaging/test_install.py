@@ -57,3 +57,24 @@ def test_wheel_ships_kernels_inside_jaxtok_only(tmp_path):
   kernels_file, top_level_spec = out.splitlines()
   assert pathlib.Path(kernels_file) == tmp_path / "site" / "jaxtok" / "kernels" / "__init__.py"
   assert top_level_spec == "None"
+
+
+def test_readme_commands_and_ci_install_the_pinned_versions():
+  """The README's two commands and .ci/run install through constraints.txt, which pins every runtime dependency."""
+  readme = (REPO / "README.md").read_text()
+  commands = [line for line in readme.splitlines() if line.startswith("python3 -m venv .venv")]
+  assert len(commands) == 2, commands
+  ci = (REPO / ".ci" / "run").read_text()
+  assert commands[1] in ci, "the README's test command must be exactly what .ci/run runs"
+  for command in commands:
+    assert "pip install -c constraints.txt -e '.[dev]'" in command
+  pins = {}
+  for line in (REPO / "constraints.txt").read_text().splitlines():
+    if line and not line.startswith("#"):
+      name, _, version = line.partition("==")
+      assert version, f"constraints.txt pins exact versions, got {line!r}"
+      pins[name.lower().replace("_", "-")] = version
+  requirements = importlib.metadata.requires("jaxtok") or []
+  names = {r.split(";")[0].split("[")[0].split(">")[0].split("<")[0].split("=")[0].strip().lower().replace("_", "-")
+           for r in requirements if "extra ==" not in r or "extra == \"dev\"" in r}
+  assert not names - set(pins), f"unpinned dependencies: {sorted(names - set(pins))}"
