@@ -56,10 +56,10 @@ class CausalTokenTransformer(nn.Module):
       raise ValueError(f"num_heads must divide width, got width={self.width}, num_heads={self.num_heads}.")
     computation = jnn.compute_dtype(self.dtype)
     self.class_embedding = jnn.embedding(self, "class_embedding", (self.num_classes + 1, self.width),
-                                           ("vocab", "embed"))
+                                         ("vocab", "embed"))
     self.token_embedding = jnn.embedding(self, "token_embedding", (self.vocab_size, self.width), ("vocab", "embed"))
     self.position_embedding = jnn.embedding(self, "position_embedding", (self.sequence_length + 1, self.width),
-                                              ("position", "embed"))
+                                            ("position", "embed"))
     self.blocks = [jnn.TransformerBlock(self.num_heads, self.mlp_dim, dropout_rate=self.dropout_rate,
                                         dtype=computation, name=f"block{depth}") for depth in range(self.depth)]
     self.final_norm = jnn.layer_norm(computation, "final_norm")

@@ -136,13 +136,13 @@ class MaskedTokenTransformer(nn.Module):
     """Summed codebook embeddings plus positions, after the class token: `[batch, 1 + L, width]` in compute_dtype."""
     per_codebook = tokens.reshape(*tokens.shape[:2], self.num_codebooks)
     table = jnn.embedding(self, "token_embedding", (self.num_codebooks, self.vocab_size + 1, self.width),
-                            ("codebook", None, "embed"))
+                          ("codebook", None, "embed"))
     flat_ids = per_codebook + jnp.arange(self.num_codebooks) * (self.vocab_size + 1)
     token_embeddings = jnp.sum(jnp.take(einops.rearrange(table, "c v d -> (c v) d"), flat_ids, axis=0), axis=2)
     class_table = jnn.embedding(self, "class_embedding", (self.num_classes + 1, self.width), (None, "embed"))
     class_embeddings = jnp.take(class_table, class_labels, axis=0)[:, None]
     positions = jnn.embedding(self, "position_embedding", (1 + self.sequence_length, self.width),
-                                ("position", "embed"))
+                              ("position", "embed"))
     x = jnp.concatenate([class_embeddings, token_embeddings], axis=1) + positions
     return x.astype(compute_dtype)
 

@@ -95,7 +95,7 @@ class TiTokEncoder(nn.Module):
     patches = einops.rearrange(images, "b (h p) (w q) c -> b (h w) (p q c)", p=self.patch_size, q=self.patch_size)
     num_patches = patches.shape[1]
     x = jnn.dense(width, ("patch", "embed"), self.dtype, "patch_embedding",
-              self.input_embedding_scale)(patches.astype(self.dtype))
+                  self.input_embedding_scale)(patches.astype(self.dtype))
     x = x + patch_positions(self, self.patch_position, num_patches, width).astype(self.dtype)
     latents = jnn.embedding(self, "latent_tokens", (self.num_latent_tokens, width), ("position", "embed"))
     latents = jnp.broadcast_to(latents.astype(self.dtype), (x.shape[0],) + latents.shape)
@@ -128,7 +128,7 @@ class TiTokDecoder(nn.Module):
     batch, length = tokens.shape[:2]
     num_patches = self.grid_size**2
     latents = jnn.dense(width, (None, "embed"), self.dtype, "from_tokens",
-                    self.input_embedding_scale)(tokens.astype(self.dtype))
+                        self.input_embedding_scale)(tokens.astype(self.dtype))
     positions = jnn.embedding(self, "latent_positions", (self.num_latent_tokens, width), ("position", "embed"))
     latents = latents + positions[:length].astype(self.dtype)
     mask_token = jnn.embedding(self, "mask_token", (width,), ("embed",))
