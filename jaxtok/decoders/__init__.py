@@ -4,7 +4,7 @@ Submodules are imported by who needs them:
 - shared: `logit_filters` (temperature, top-k, top-p);
 - masked: `schedules` (mask schedules), `maskgit` (MaskedTokenTransformer, masking, loss), `masked_sampling`
   (MaskGIT and remasking samplers);
-- autoregressive: `autoregressive` (CausalTokenTransformer), `kv_cache`, `ar_sampling` (TokenModel, sample,
+- autoregressive: `autoregressive` (CausalTokenTransformer, over `jaxtok.nn.kv_cache`), `ar_sampling` (TokenModel, sample,
   classifier-free guidance), `speculative` (draft-and-verify, Speculative Jacobi, Grouped), `tree_speculative`
   (tree verification), `markov` (an analytic model for exactness tests).
 """

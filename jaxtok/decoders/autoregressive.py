@@ -18,50 +18,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxtok import nn as jnn
 from jaxtok.decoders import ar_sampling
-from jaxtok.decoders import kv_cache
 from jaxtok.decoders import tree_speculative
 from jaxtok.kernels.sparse_attention import mask as mask_lib
-from jaxtok.nn import attention
-from jaxtok.nn import partitioned
-from jaxtok.nn import transformer
-from jaxtok.tokenizers import titok
-
-
-class CausalBlock(nn.Module):
-  """Pre-norm block, `x + attention(norm(x))` then `y + mlp(norm(y))`, whose attention can read and fill a KV cache.
-
-  Same computation and parameter layout as `jaxtok.nn.TransformerBlock`, but the projected keys and values are exposed
-  so that a decode step writes them into the cache and attends over the cached prefix instead of recomputing it.
-  """
-  num_heads: int
-  mlp_dim: int
-  dropout_rate: float = 0.0
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array, mask: jax.Array, deterministic: bool = True,
-               cache: kv_cache.KVCache | None = None, layer: int = 0) -> tuple[jax.Array, kv_cache.KVCache | None]:
-    """x: `[batch, n, width]`; mask: bool `[batch or 1, 1, n, keys]` (keys = n without a cache, the cache's
-    max_length with one). With a cache, the n new keys/values are written at its lengths (not advanced here)."""
-    width = x.shape[-1]
-    head_dim = width // self.num_heads
-    x = partitioned.constrain_activation(x, ("batch", "length", "embed"))
-    normed = titok.layer_norm(self.dtype, "attention_norm")(x)
-    project = lambda name: attention.HeadsProjection(width, self.num_heads, head_dim, to_heads=True, dtype=self.dtype,
-                                                     name=name)(normed)
-    queries, keys, values = project("query"), project("key"), project("value")
-    if cache is not None:
-      cache = kv_cache.write_layer(cache, layer, keys, values)
-      keys, values = cache.keys[layer], cache.values[layer]
-    attended = attention.attend(queries, keys, values, mask)
-    attended = attention.HeadsProjection(width, self.num_heads, head_dim, to_heads=False, dtype=self.dtype,
-                                         name="out")(attended)
-    dropout = nn.Dropout(self.dropout_rate)
-    x = x + dropout(attended, deterministic=deterministic)
-    mlp = transformer.Mlp(self.mlp_dim, self.dropout_rate, dtype=self.dtype, name="mlp")
-    x = x + dropout(mlp(titok.layer_norm(self.dtype, "mlp_norm")(x), deterministic), deterministic=deterministic)
-    return x, cache
+from jaxtok.nn import kv_cache
 
 
 class CausalTokenTransformer(nn.Module):
@@ -93,16 +54,16 @@ class CausalTokenTransformer(nn.Module):
   def setup(self):
     if self.width % self.num_heads:
       raise ValueError(f"num_heads must divide width, got width={self.width}, num_heads={self.num_heads}.")
-    computation = titok.compute_dtype(self.dtype)
-    self.class_embedding = titok.embedding(self, "class_embedding", (self.num_classes + 1, self.width),
-                                           ("vocab", "embed"))
-    self.token_embedding = titok.embedding(self, "token_embedding", (self.vocab_size, self.width), ("vocab", "embed"))
-    self.position_embedding = titok.embedding(self, "position_embedding", (self.sequence_length + 1, self.width),
-                                              ("position", "embed"))
-    self.blocks = [CausalBlock(self.num_heads, self.mlp_dim, self.dropout_rate, computation, name=f"block{depth}")
-                   for depth in range(self.depth)]
-    self.final_norm = titok.layer_norm(computation, "final_norm")
-    self.output = titok.dense(self.vocab_size, ("embed", "vocab"), computation, "output")
+    computation = jnn.compute_dtype(self.dtype)
+    self.class_embedding = jnn.embedding(self, "class_embedding", (self.num_classes + 1, self.width),
+                                         ("vocab", "embed"))
+    self.token_embedding = jnn.embedding(self, "token_embedding", (self.vocab_size, self.width), ("vocab", "embed"))
+    self.position_embedding = jnn.embedding(self, "position_embedding", (self.sequence_length + 1, self.width),
+                                            ("position", "embed"))
+    self.blocks = [jnn.TransformerBlock(self.num_heads, self.mlp_dim, dropout_rate=self.dropout_rate,
+                                        dtype=computation, name=f"block{depth}") for depth in range(self.depth)]
+    self.final_norm = jnn.layer_norm(computation, "final_norm")
+    self.output = jnn.dense(self.vocab_size, ("embed", "vocab"), computation, "output")
 
   def __call__(self, tokens: jax.Array, class_labels: jax.Array, *, train: bool = False) -> jax.Array:
     """Teacher-forced pass: tokens `[b, L]` int32, class_labels `[b]` int32 -> logits `[b, L, vocab]` float32, where
@@ -133,7 +94,7 @@ class CausalTokenTransformer(nn.Module):
   def init_cache(self, batch: int, max_length: int) -> kv_cache.KVCache:
     """An empty cache for `max_length` positions (class token included: L + 1 holds a whole sequence)."""
     head_dim = self.width // self.num_heads
-    return kv_cache.create(self.depth, batch, max_length, self.num_heads, head_dim, titok.compute_dtype(self.dtype))
+    return kv_cache.create(self.depth, batch, max_length, self.num_heads, head_dim, jnn.compute_dtype(self.dtype))
 
   def prefill(self, class_labels: jax.Array, cache: kv_cache.KVCache) -> tuple[jax.Array, kv_cache.KVCache]:
     """Writes the class token (position 0) into an empty cache; returns the logits of token 0 `[b, vocab]` float32
@@ -193,9 +154,12 @@ class CausalTokenTransformer(nn.Module):
     return jnp.take(self.position_embedding, positions, axis=0, mode="clip")
 
   def _logits(self, x, mask, *, deterministic=True, cache=None) -> tuple[jax.Array, kv_cache.KVCache | None]:
-    x = x.astype(titok.compute_dtype(self.dtype))
+    x = x.astype(jnn.compute_dtype(self.dtype))
     for layer, block in enumerate(self.blocks):
-      x, cache = block(x, mask, deterministic, cache, layer)
+      if cache is None:
+        x = block(x, mask, deterministic)
+      else:
+        x, cache = block(x, mask, deterministic, cache=cache, layer=layer)
     return self.output(self.final_norm(x)).astype(jnp.float32), cache
 
   def _check_tokens(self, tokens: jax.Array, class_labels: jax.Array):

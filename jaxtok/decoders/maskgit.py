@@ -22,7 +22,6 @@ import optax
 from jaxtok import nn as jnn
 from jaxtok.decoders import schedules
 from jaxtok.nn import partitioned
-from jaxtok.tokenizers import titok
 
 
 def _check_int(name: str, array: jax.Array) -> None:
@@ -136,14 +135,14 @@ class MaskedTokenTransformer(nn.Module):
   def _embed(self, tokens: jax.Array, class_labels: jax.Array, compute_dtype) -> jax.Array:
     """Summed codebook embeddings plus positions, after the class token: `[batch, 1 + L, width]` in compute_dtype."""
     per_codebook = tokens.reshape(*tokens.shape[:2], self.num_codebooks)
-    table = titok.embedding(self, "token_embedding", (self.num_codebooks, self.vocab_size + 1, self.width),
-                            ("codebook", None, "embed"))
+    table = jnn.embedding(self, "token_embedding", (self.num_codebooks, self.vocab_size + 1, self.width),
+                          ("codebook", None, "embed"))
     flat_ids = per_codebook + jnp.arange(self.num_codebooks) * (self.vocab_size + 1)
     token_embeddings = jnp.sum(jnp.take(einops.rearrange(table, "c v d -> (c v) d"), flat_ids, axis=0), axis=2)
-    class_table = titok.embedding(self, "class_embedding", (self.num_classes + 1, self.width), (None, "embed"))
+    class_table = jnn.embedding(self, "class_embedding", (self.num_classes + 1, self.width), (None, "embed"))
     class_embeddings = jnp.take(class_table, class_labels, axis=0)[:, None]
-    positions = titok.embedding(self, "position_embedding", (1 + self.sequence_length, self.width),
-                                ("position", "embed"))
+    positions = jnn.embedding(self, "position_embedding", (1 + self.sequence_length, self.width),
+                              ("position", "embed"))
     x = jnp.concatenate([class_embeddings, token_embeddings], axis=1) + positions
     return x.astype(compute_dtype)
 
@@ -161,14 +160,14 @@ class MaskedTokenTransformer(nn.Module):
       `[batch, L, C]` tokens (the mask id is never predicted).
     """
     self._check_inputs(tokens, class_labels)
-    compute_dtype = titok.compute_dtype(self.dtype)
+    compute_dtype = jnn.compute_dtype(self.dtype)
     x = self._embed(tokens, class_labels, compute_dtype)
-    x = titok.layer_norm(compute_dtype, "embedding_norm")(x)
+    x = jnn.layer_norm(compute_dtype, "embedding_norm")(x)
     x = nn.Dropout(self.dropout_rate)(x, deterministic=not train)
     for depth in range(self.depth):
       x = jnn.TransformerBlock(self.num_heads, self.mlp_dim, dropout_rate=self.dropout_rate, dtype=compute_dtype,
                                name=f"block{depth}")(x, deterministic=not train)
-    x = titok.layer_norm(compute_dtype, "final_norm")(x[:, 1:])
+    x = jnn.layer_norm(compute_dtype, "final_norm")(x[:, 1:])
     kernel = self.param("head_kernel", partitioned.kernel(("embed", "codebook", "vocab")),
                         (self.width, self.num_codebooks, self.vocab_size), jnp.float32)
     bias = self.param("head_bias", partitioned.zeros(("codebook", "vocab")), (self.num_codebooks, self.vocab_size),

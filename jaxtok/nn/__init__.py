@@ -1,5 +1,16 @@
-"""Neural-network layers shared by the tokenizers and decoders."""
+"""Layers shared by the tokenizers and decoders; models import their layers from here, never from each other.
+
+Files: `dtypes` (computation dtype by name), `dense`, `embedding`, `normalization` (LayerNorm, l2-normalisation),
+`attention` (dense / block-sparse multi-head attention), `kv_cache` (static-shape cache for decoding),
+`transformer` (MLP and the transformer block), `position` (sine-cosine embeddings), `partitioned` (initialisers
+with logical axis names).
+"""
 from jaxtok.nn.attention import attend
 from jaxtok.nn.attention import MultiHeadAttention
+from jaxtok.nn.dense import dense
+from jaxtok.nn.dtypes import compute_dtype
+from jaxtok.nn.embedding import embedding
+from jaxtok.nn.normalization import l2_normalize
+from jaxtok.nn.normalization import layer_norm
 from jaxtok.nn.transformer import Mlp
 from jaxtok.nn.transformer import TransformerBlock

@@ -1,7 +1,7 @@
 """Multi-head attention, the one attention layer of jaxtok: dense (cuDNN on GPU) or block-sparse, chosen by config.
 
-`attend` holds the math on already projected heads (decoders with a kv cache call it directly); `MultiHeadAttention`
-adds the projections. Dense attention goes through `jax.nn.dot_product_attention`; sparse attention through
+`attend` holds the math on already projected heads; `MultiHeadAttention` adds the projections and, for incremental
+decoding, reads and fills a `kv_cache.KVCache`. Dense attention goes through `jax.nn.dot_product_attention`; sparse attention through
 `jaxtok.kernels.sparse_attention`, which skips every key block the mask excludes. Rows with nothing to attend are
 zero on the sparse path, whereas the dense path averages their values as `jax.nn.dot_product_attention` does.
 """
@@ -13,8 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxtok.kernels import sparse_attention as sparse
-from jaxtok.nn import partitioned
 from jaxtok.kernels.sparse_attention import mask as mask_lib
+from jaxtok.nn import kv_cache
+from jaxtok.nn import partitioned
 
 IMPLEMENTATIONS = ("dense", "sparse")
 
@@ -86,7 +87,7 @@ class HeadsProjection(nn.Module):
 
 
 class MultiHeadAttention(nn.Module):
-  """Grouped-query attention with input and output projections.
+  """Grouped-query attention with input and output projections, optionally over a KV cache.
 
   Attributes:
     num_heads: query heads.
@@ -94,7 +95,8 @@ class MultiHeadAttention(nn.Module):
     head_dim: features per head (None: input features / num_heads).
     implementation: 'dense' or 'sparse' (see `attend`).
     kernel_implementation: backend of the chosen implementation (see `attend`).
-    use_bias: biases in the projections.
+    qkv_bias: biases in the query, key and value projections (U-ViT's generator has none).
+    out_bias: bias in the output projection.
     dtype: computation dtype; param_dtype: parameter dtype.
   """
   num_heads: int
@@ -102,26 +104,40 @@ class MultiHeadAttention(nn.Module):
   head_dim: int | None = None
   implementation: str = "dense"
   kernel_implementation: str | None = None
-  use_bias: bool = True
+  qkv_bias: bool = True
+  out_bias: bool = True
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, inputs_q: jax.Array, inputs_kv: jax.Array | None = None, mask=None) -> jax.Array:
+  def __call__(self, inputs_q: jax.Array, inputs_kv: jax.Array | None = None, mask=None, *,
+               cache: kv_cache.KVCache | None = None, layer: int = 0):
     """Attends from `inputs_q` `[batch, q_len, features]` to `inputs_kv` `[batch, k_len, kv_features]` (default:
-    `inputs_q`, self-attention) under `mask` (see `attend`); returns `[batch, q_len, features]`."""
+    `inputs_q`, self-attention) under `mask` (see `attend`); returns `[batch, q_len, features]`.
+
+    With a `cache` (self-attention only), the q_len new keys/values are written into layer `layer` of the cache at
+    each example's length (lengths are not advanced here) and the queries attend over all its max_length positions,
+    so `mask` is then `[batch or 1, 1, q_len, max_length]` (e.g. `kv_cache.attention_mask`). Returns
+    (`[batch, q_len, features]`, the updated cache).
+    """
     features = inputs_q.shape[-1]
     num_kv_heads = self.num_kv_heads or self.num_heads
     head_dim = self.head_dim or features // self.num_heads
     if self.num_heads % num_kv_heads or head_dim < 1:
       raise ValueError(f"num_kv_heads must divide num_heads and head_dim be >= 1, got num_heads={self.num_heads}, "
                        f"num_kv_heads={num_kv_heads}, head_dim={head_dim} (features={features})")
+    if cache is not None and inputs_kv is not None:
+      raise ValueError("A KV cache holds self-attention keys and values; got both `cache` and `inputs_kv`.")
     inputs_kv = inputs_q if inputs_kv is None else inputs_kv
-    project = lambda heads, name: HeadsProjection(features, heads, head_dim, to_heads=True, use_bias=self.use_bias,
+    project = lambda heads, name: HeadsProjection(features, heads, head_dim, to_heads=True, use_bias=self.qkv_bias,
                                                   dtype=self.dtype, param_dtype=self.param_dtype, name=name)
     q = project(self.num_heads, "query")(inputs_q)
     k = project(num_kv_heads, "key")(inputs_kv)
     v = project(num_kv_heads, "value")(inputs_kv)
+    if cache is not None:
+      cache = kv_cache.write_layer(cache, layer, k, v)
+      k, v = cache.keys[layer], cache.values[layer]
     out = attend(q, k, v, mask, implementation=self.implementation, kernel_implementation=self.kernel_implementation)
-    return HeadsProjection(features, self.num_heads, head_dim, to_heads=False, use_bias=self.use_bias,
-                           dtype=self.dtype, param_dtype=self.param_dtype, name="out")(out)
+    out = HeadsProjection(features, self.num_heads, head_dim, to_heads=False, use_bias=self.out_bias,
+                          dtype=self.dtype, param_dtype=self.param_dtype, name="out")(out)
+    return out if cache is None else (out, cache)

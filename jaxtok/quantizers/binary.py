@@ -11,6 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxtok.nn.normalization import l2_normalize
 from jaxtok.quantizers import base
 from jaxtok.quantizers import codebook_state
 from jaxtok.quantizers import entropy
@@ -105,7 +106,7 @@ class BinaryQuantizer(nn.Module):
     z = x.astype(jnp.float32)
     z = base.project(self, "project_in", z, self.dim) if self._projects else z
     if self.on_sphere:
-      z = z * jax.lax.rsqrt(jnp.maximum(jnp.sum(z * z, axis=-1, keepdims=True), 1e-24))
+      z = l2_normalize(z)
     codes = sign_codes(z, self.code_scale)
     flat_z = jnp.reshape(z, (-1, self.dim))
     loss = self.commitment_cost * jnp.mean((z - jax.lax.stop_gradient(codes))**2)

@@ -7,10 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxtok.kernels.codebook_lookup import codebook_lookup
-
-
-def _normalize(x: jax.Array) -> jax.Array:
-  return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), 1e-24))
+from jaxtok.nn.normalization import l2_normalize
 
 
 def kmeans_plus_plus(key: jax.Array, points: jax.Array, num_centroids: int) -> jax.Array:
@@ -44,7 +41,7 @@ def kmeans(key: jax.Array, points: jax.Array, num_centroids: int, *, iterations:
   """
   points = jax.lax.stop_gradient(points.astype(jnp.float32))
   if distance == "cosine":
-    points = _normalize(points)
+    points = l2_normalize(points)
   centroids = kmeans_plus_plus(key, points, num_centroids)
 
   def lloyd_step(_, centroids):
@@ -52,7 +49,7 @@ def kmeans(key: jax.Array, points: jax.Array, num_centroids: int, *, iterations:
     sums = jax.ops.segment_sum(points, assignment, num_segments=num_centroids)
     counts = jax.ops.segment_sum(jnp.ones_like(assignment, jnp.float32), assignment, num_segments=num_centroids)
     means = sums / jnp.maximum(counts, 1.0)[:, None]
-    means = _normalize(means) if distance == "cosine" else means
+    means = l2_normalize(means) if distance == "cosine" else means
     return jnp.where(counts[:, None] > 0, means, centroids)
 
   return jax.lax.fori_loop(0, iterations, lloyd_step, centroids)

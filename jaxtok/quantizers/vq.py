@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxtok.kernels.codebook_lookup import codebook_lookup
+from jaxtok.nn.normalization import l2_normalize
 from jaxtok.quantizers import base
 from jaxtok.quantizers import codebook_state
 from jaxtok.quantizers import entropy
@@ -26,12 +27,6 @@ from jaxtok.quantizers import estimators
 from jaxtok.quantizers import kmeans
 
 DISTANCES = ("l2", "cosine")
-
-
-def l2_normalize(x: jax.Array) -> jax.Array:
-  """Unit rows over the last axis, float32 (zero rows stay zero)."""
-  x = x.astype(jnp.float32)
-  return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), 1e-24))
 
 
 def vq_loss(z: jax.Array, codes: jax.Array, *, commitment_cost: float, codebook_cost: float) -> jax.Array:

@@ -12,9 +12,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxtok import nn as jnn
 from jaxtok import quantizers
 from jaxtok.losses import reconstruction
-from jaxtok.tokenizers import titok
 
 _CONV_AXES = ("conv_width", "conv_in", "conv_out")
 
@@ -99,7 +99,7 @@ class AudioTokenizer(nn.Module):
     if len(self.channels) != len(self.strides) or min(self.strides, default=0) < 1:
       raise ValueError(f"channels and strides must have one entry per stage, strides >= 1; got {self.channels} and "
                        f"{self.strides}.")
-    computation = titok.compute_dtype(self.dtype)
+    computation = jnn.compute_dtype(self.dtype)
     self.encoder = WaveEncoder(tuple(self.channels), tuple(self.strides), self.latent_dim, computation)
     self.bottleneck = quantizers.make_quantizer(self.quantizer)
     self.decoder = WaveDecoder(tuple(self.channels), tuple(self.strides), computation)

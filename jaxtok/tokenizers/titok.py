@@ -45,14 +45,6 @@ VIT_SIZES = {
 }
 DECODER_OUTPUTS = ("pixels", "proxy_codes")
 PATCH_POSITIONS = ("learned", "sincos")
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-
-
-def compute_dtype(name: str) -> Any:
-  """"float32" | "bfloat16" -> the jnp dtype the layers compute in (parameters stay float32)."""
-  if name not in DTYPES:
-    raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {name!r}.")
-  return DTYPES[name]
 
 
 def vit_size(name: str) -> ViTSize:
@@ -61,32 +53,11 @@ def vit_size(name: str) -> ViTSize:
   return VIT_SIZES[name]
 
 
-def dense(features: int, axes: tuple[str | None, str | None], dtype: Any, name: str,
-          init_scale: float = 1.0) -> nn.Dense:
-  """A Dense layer whose kernel `[in, features]` (Xavier uniform times `init_scale`) and bias carry `axes`."""
-  kernel_init = nn.initializers.variance_scaling(init_scale**2, "fan_avg", "uniform")
-  return nn.Dense(features, dtype=dtype, name=name,
-                  kernel_init=nn.with_logical_partitioning(kernel_init, axes),
-                  bias_init=nn.with_logical_partitioning(nn.initializers.zeros, axes[1:]))
-
-
-def embedding(module: nn.Module, name: str, shape: tuple[int, ...], axes: tuple[str | None, ...]) -> jax.Array:
-  """A learned embedding parameter of `shape`, N(0, 1 / shape[-1]) as TiTok, float32, with logical axes `axes`."""
-  init = nn.with_logical_partitioning(nn.initializers.normal(shape[-1]**-0.5), axes)
-  return module.param(name, init, shape, jnp.float32)
-
-
 def patch_positions(module: nn.Module, kind: str, num_patches: int, width: int) -> jax.Array:
   """Position embeddings of the patch grid `[num_patches, width]`: "learned" (TiTok) or fixed 2D "sincos" (MAE)."""
   if kind == "sincos":
     return jnp.asarray(position.sincos_2d(int(round(num_patches**0.5)), width))
-  return embedding(module, "patch_positions", (num_patches, width), ("position", "embed"))
-
-
-def layer_norm(dtype: Any, name: str) -> nn.LayerNorm:
-  return nn.LayerNorm(dtype=dtype, name=name,
-                      scale_init=nn.with_logical_partitioning(nn.initializers.ones, ("norm",)),
-                      bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("norm",)))
+  return jnn.embedding(module, "patch_positions", (num_patches, width), ("position", "embed"))
 
 
 class ViT(nn.Module):
@@ -102,7 +73,7 @@ class ViT(nn.Module):
     for depth in range(size.depth):
       x = jnn.TransformerBlock(size.num_heads, size.mlp_dim, implementation=self.attention_implementation,
                                dtype=self.dtype, name=f"block{depth}")(x, mask=mask)
-    return layer_norm(self.dtype, "final_norm")(x)
+    return jnn.layer_norm(self.dtype, "final_norm")(x)
 
 
 class TiTokEncoder(nn.Module):
@@ -123,15 +94,15 @@ class TiTokEncoder(nn.Module):
     width = vit_size(self.size).width
     patches = einops.rearrange(images, "b (h p) (w q) c -> b (h w) (p q c)", p=self.patch_size, q=self.patch_size)
     num_patches = patches.shape[1]
-    x = dense(width, ("patch", "embed"), self.dtype, "patch_embedding",
-              self.input_embedding_scale)(patches.astype(self.dtype))
+    x = jnn.dense(width, ("patch", "embed"), self.dtype, "patch_embedding",
+                  self.input_embedding_scale)(patches.astype(self.dtype))
     x = x + patch_positions(self, self.patch_position, num_patches, width).astype(self.dtype)
-    latents = embedding(self, "latent_tokens", (self.num_latent_tokens, width), ("position", "embed"))
+    latents = jnn.embedding(self, "latent_tokens", (self.num_latent_tokens, width), ("position", "embed"))
     latents = jnp.broadcast_to(latents.astype(self.dtype), (x.shape[0],) + latents.shape)
     sequence = jnp.concatenate([x, latents], axis=1)
     mask = flexible.encoder_mask(num_patches, self.num_latent_tokens, self.latent_attention)
     sequence = ViT(self.size, self.dtype, self.attention_implementation, name="vit")(sequence, mask=mask)
-    tokens = dense(self.token_dim, ("embed", None), self.dtype, "to_tokens")(sequence[:, num_patches:])
+    tokens = jnn.dense(self.token_dim, ("embed", None), self.dtype, "to_tokens")(sequence[:, num_patches:])
     return tokens.astype(jnp.float32)
 
 
@@ -156,11 +127,11 @@ class TiTokDecoder(nn.Module):
     width = vit_size(self.size).width
     batch, length = tokens.shape[:2]
     num_patches = self.grid_size**2
-    latents = dense(width, (None, "embed"), self.dtype, "from_tokens",
-                    self.input_embedding_scale)(tokens.astype(self.dtype))
-    positions = embedding(self, "latent_positions", (self.num_latent_tokens, width), ("position", "embed"))
+    latents = jnn.dense(width, (None, "embed"), self.dtype, "from_tokens",
+                        self.input_embedding_scale)(tokens.astype(self.dtype))
+    positions = jnn.embedding(self, "latent_positions", (self.num_latent_tokens, width), ("position", "embed"))
     latents = latents + positions[:length].astype(self.dtype)
-    mask_token = embedding(self, "mask_token", (width,), ("embed",))
+    mask_token = jnn.embedding(self, "mask_token", (width,), ("embed",))
     positions_of_patches = patch_positions(self, self.patch_position, num_patches, width)
     queries = jnp.broadcast_to((mask_token + positions_of_patches).astype(self.dtype), (batch, num_patches, width))
     sequence = jnp.concatenate([queries, latents], axis=1)
@@ -168,9 +139,9 @@ class TiTokDecoder(nn.Module):
     sequence = ViT(self.size, self.dtype, self.attention_implementation, name="vit")(sequence, mask=mask)
     patches = sequence[:, :num_patches]
     if self.output == "proxy_codes":
-      logits = dense(self.proxy_codebook_size, ("embed", "vocab"), self.dtype, "output")(patches)
+      logits = jnn.dense(self.proxy_codebook_size, ("embed", "vocab"), self.dtype, "output")(patches)
       return einops.rearrange(logits, "b (h w) v -> b h w v", h=self.grid_size).astype(jnp.float32)
-    pixels = dense(self.patch_size**2 * 3, ("embed", "patch"), self.dtype, "output")(patches)
+    pixels = jnn.dense(self.patch_size**2 * 3, ("embed", "patch"), self.dtype, "output")(patches)
     return einops.rearrange(pixels, "b (h w) (p q c) -> b (h p) (w q) c", h=self.grid_size, p=self.patch_size,
                             q=self.patch_size).astype(jnp.float32)
 
@@ -223,7 +194,7 @@ class TiTok(nn.Module):
 
   def setup(self):
     self._check_fields()
-    computation = compute_dtype(self.dtype)
+    computation = jnn.compute_dtype(self.dtype)
     self.encoder = TiTokEncoder(self.patch_size, self.num_latent_tokens, self.token_dim, self.encoder_size,
                                 self.latent_attention, computation, self.attention_implementation,
                                 self.patch_position, self.input_embedding_scale)

@@ -12,7 +12,6 @@ import jax.numpy as jnp
 
 from jaxtok import nn as jnn
 from jaxtok import quantizers
-from jaxtok.tokenizers import titok
 
 _CONV_AXES = ("conv_height", "conv_width", "conv_in", "conv_out")
 
@@ -136,7 +135,7 @@ class VQGAN(nn.Module):
     if not self.channel_multipliers or self.base_channels < 1 or self.num_res_blocks < 1:
       raise ValueError(f"VQGAN needs channel_multipliers, base_channels >= 1 and num_res_blocks >= 1, got "
                        f"{self.channel_multipliers}, {self.base_channels}, {self.num_res_blocks}.")
-    computation = titok.compute_dtype(self.dtype)
+    computation = jnn.compute_dtype(self.dtype)
     multipliers = tuple(self.channel_multipliers)
     self.encoder = Encoder(self.base_channels, multipliers, self.num_res_blocks, self.latent_dim, computation)
     self.bottleneck = quantizers.make_quantizer(self.quantizer)

@@ -16,7 +16,7 @@ _NORM_EPSILON = 1e-12
 
 
 def l2_normalize(x: jax.Array) -> jax.Array:
-  """Rows of `x` `[M, D]` scaled to unit l2 norm in float32 (all-zero rows stay zero)."""
+  """`x` `[..., D]` with every row (last axis) scaled to unit l2 norm, float32 (all-zero rows stay zero)."""
   x = x.astype(jnp.float32)
   sqnorm = jnp.sum(x * x, axis=-1, keepdims=True)
   return x * jax.lax.rsqrt(jnp.maximum(sqnorm, _NORM_EPSILON**2))

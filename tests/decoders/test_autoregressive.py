@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxtok.decoders import autoregressive
-from jaxtok.decoders import kv_cache
+from jaxtok.nn import kv_cache
 from jaxtok.decoders import tree_speculative
 
 VOCAB, LENGTH, CLASSES = 16, 8, 3
@@ -135,7 +135,7 @@ def test_parameters_carry_logical_axes_and_bf16_computes(setup):
   specs = nn.get_partition_spec(variables)["params"]
   assert specs["token_embedding"] == jax.sharding.PartitionSpec("vocab", "embed")
   assert specs["output"]["kernel"] == jax.sharding.PartitionSpec("embed", "vocab")
-  assert specs["block0"]["query"]["kernel"] == jax.sharding.PartitionSpec("embed", "heads", "head_dim")
+  assert specs["block0"]["attention"]["query"]["kernel"] == jax.sharding.PartitionSpec("embed", "heads", "head_dim")
   bf16 = _model("bfloat16")
   logits = bf16.apply(variables, tokens, labels)
   assert logits.dtype == jnp.float32
