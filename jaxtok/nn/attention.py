@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtok.kernels import sparse_attention as sparse
+from jaxtok import kernels as sparse
 from jaxtok.kernels.sparse_attention import mask as mask_lib
 from jaxtok.nn import kv_cache
 from jaxtok.nn import partitioned

@@ -1,56 +1,61 @@
 """`codebook_lookup`: nearest code per row without materialising the `[N, K]` distance matrix.
 
-`implementation=None` uses the fastest backend that runs on the current platform (GPU: Pallas Triton; TPU: Pallas
-Mosaic TPU) and falls back to the chunked XLA reference (`'xla'`, also the CPU path). 'mosaic_gpu' (Hopper, bfloat16)
-is available on request. An explicit implementation that cannot run raises `NotImplementedError` saying why.
+`implementation=None` stages, for the platform the program is lowered for, the fastest kernel that runs there
+(cuda: Pallas Triton; tpu: Pallas Mosaic TPU) with the chunked XLA reference (`'xla'`, also the CPU path) as the
+fallback (`jaxtok.kernels.op`). 'mosaic_gpu' (Hopper, bfloat16) is available on request. An explicit implementation
+that cannot run raises `NotImplementedError` saying why.
 """
 import functools
-import types
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
 
+from jaxtok.kernels import op
+from jaxtok.kernels import sharding
 from jaxtok.kernels.codebook_lookup import metric
 from jaxtok.kernels.codebook_lookup import mosaic_gpu
 from jaxtok.kernels.codebook_lookup import mosaic_tpu
 from jaxtok.kernels.codebook_lookup import reference
 from jaxtok.kernels.codebook_lookup import triton
 
-NearestCode = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+NearestCode = Callable[[jax.Array, jax.Array, jax.Array | None], tuple[jax.Array, jax.Array]]
 
 _SUPPORTED_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16))
 
-
-_BACKENDS: dict[str, types.ModuleType] = {
-    "xla": reference, "triton": triton, "mosaic_gpu": mosaic_gpu, "mosaic_tpu": mosaic_tpu}
-IMPLEMENTATIONS = tuple(_BACKENDS)
-# Kernels worth trying per platform, fastest first; anything else falls back to 'xla'. 'mosaic_gpu' (bfloat16,
-# Hopper) stays opt-in until it has been measured against 'triton' on a GPU.
-_PREFERENCE = {"gpu": ("triton",), "tpu": ("mosaic_tpu",)}
+# 'mosaic_gpu' stays opt-in until it has been measured against 'triton' on a GPU.
+LOOKUP = op.Op("codebook_lookup", reference.nearest_code,
+               backends=(triton.BACKEND, mosaic_gpu.BACKEND, mosaic_tpu.BACKEND),
+               preferred={"cuda": ("triton",), "tpu": ("mosaic_tpu",)})
+IMPLEMENTATIONS = LOOKUP.implementations
 
 
-def unavailable_reason(implementation: str, dim: int) -> str | None:
-  """Why `implementation` cannot run here for vectors of size `dim`, or None when it can."""
-  if implementation == "xla":
-    return None
-  return _BACKENDS[implementation].unavailable_reason(dim)
+def unavailable_reason(implementation: str, platform: str, dim: int, dtype=jnp.float32) -> str | None:
+  """Why `implementation` cannot run when lowering for `platform` ('cpu', 'cuda', 'tpu') for `dtype` vectors of
+  size `dim`, or None when it can."""
+  return LOOKUP.unavailable_reason(implementation, platform, dim=dim, dtype=jnp.dtype(dtype))
 
 
-def resolve(implementation: str | None, dim: int) -> NearestCode:
-  """The `nearest_code` function of the requested (or best available) backend."""
-  if implementation is None:
-    platform = jax.default_backend()
-    for candidate in _PREFERENCE.get(platform, ()):
-      if unavailable_reason(candidate, dim) is None:
-        return _BACKENDS[candidate].nearest_code
-    return reference.nearest_code
-  if implementation not in IMPLEMENTATIONS:
-    raise ValueError(f"implementation must be None or one of {IMPLEMENTATIONS}, got {implementation!r}")
-  reason = unavailable_reason(implementation, dim)
-  if reason is not None:
-    raise NotImplementedError(f"codebook_lookup implementation={implementation!r} cannot run: {reason}")
-  return _BACKENDS[implementation].nearest_code
+def resolve(implementation: str | None, dim: int, dtype=jnp.float32,
+            block_sizes: op.BlockSizes | None = None) -> NearestCode:
+  """The `nearest_code(z, codebook, sqnorm)` that `implementation` means (see `jaxtok.kernels.op.Op.resolve`)."""
+  return LOOKUP.resolve(implementation, block_sizes, dim=dim, dtype=jnp.dtype(dtype))
+
+
+def per_device(nearest_code: NearestCode, num_rows: int) -> NearestCode:
+  """`nearest_code` on each device's rows under the mesh in context (`jaxtok.kernels.sharding`), the codebook
+  replicated; unchanged outside a mesh."""
+  axes = sharding.dividing_axes(num_rows, sharding.free_axes())
+  if not axes:
+    return nearest_code
+
+  def sharded(z, codebook, codebook_sqnorm):
+    rows = P(axes)
+    return jax.shard_map(nearest_code, in_specs=(P(axes, None), P(), None if codebook_sqnorm is None else P()),
+                         out_specs=(rows, rows), check_vma=False)(z, codebook, codebook_sqnorm)
+
+  return sharded
 
 
 def validate(z: jax.Array, codebook: jax.Array, distance: str, codebook_sqnorm: jax.Array | None) -> None:
@@ -92,11 +97,14 @@ def lookup_with(nearest_code: NearestCode, z: jax.Array, codebook: jax.Array, *,
   return indices, metric.code_distance(z, codebook[indices], distance)
 
 
-@functools.partial(jax.jit, static_argnames=("distance", "return_distance", "implementation"))
+@functools.partial(jax.jit, static_argnames=("distance", "return_distance", "implementation", "block_sizes"))
 def codebook_lookup(z: jax.Array, codebook: jax.Array, *, distance: metric.Distance = "l2",
                     codebook_sqnorm: jax.Array | None = None, return_distance: bool = False,
-                    implementation: str | None = None):
+                    implementation: str | None = None, block_sizes: op.BlockSizes | None = None):
   """Index of the nearest code for every row of z, streaming the codebook through on-chip memory.
+
+  Under a mesh with automatic axes (`jax.set_mesh`) each device looks up its own rows against a replicated codebook
+  (`sharded_codebook_lookup` also splits the codebook).
 
   Args:
     z: `[N, D]` float32 or bfloat16 vectors (flatten any leading axes first).
@@ -104,8 +112,10 @@ def codebook_lookup(z: jax.Array, codebook: jax.Array, *, distance: metric.Dista
     distance: 'l2' (squared euclidean) or 'cosine' (rows of z and codebook are l2-normalised inside).
     codebook_sqnorm: optional precomputed `|c_k|^2` `[K]` for 'l2' (computed when None).
     return_distance: also return the distance of each row to its chosen code.
-    implementation: None (best available here, falling back to 'xla'), 'xla', 'triton', 'mosaic_gpu' (bfloat16
-      only) or 'mosaic_tpu'.
+    implementation: None (the best kernel for the platform lowered for, falling back to 'xla'), 'xla', 'triton',
+      'mosaic_gpu' (bfloat16 only) or 'mosaic_tpu'.
+    block_sizes: with an explicit kernel implementation, its `BlockSizes` (e.g. `triton.BlockSizes(block_rows=64)`);
+      None picks the backend's defaults for the shape.
 
   Returns:
     indices `[N]` int32, ties going to the lowest index like `jnp.argmin`; with `return_distance`, also distances
@@ -114,6 +124,7 @@ def codebook_lookup(z: jax.Array, codebook: jax.Array, *, distance: metric.Dista
     distance is differentiable with respect to z and codebook through the chosen code.
   """
   validate(z, codebook, distance, codebook_sqnorm)
-  nearest_code = resolve(implementation, z.shape[1])
+  nearest_code = resolve(implementation, z.shape[1], jnp.promote_types(z.dtype, codebook.dtype), block_sizes)
+  nearest_code = per_device(nearest_code, z.shape[0])
   return lookup_with(nearest_code, z, codebook, distance=distance, codebook_sqnorm=codebook_sqnorm,
                      return_distance=return_distance)

@@ -18,6 +18,8 @@ from jax import lax
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import mosaic_gpu as plgpu
 
+from jaxtok.kernels import op
+from jaxtok.kernels import tiling
 from jaxtok.kernels.codebook_lookup import tiles
 
 _COMPUTE_WARPGROUPS = 2
@@ -26,28 +28,31 @@ MAX_DIM = 256
 
 
 @dataclasses.dataclass(frozen=True)
-class BlockSizes:
+class BlockSizes(op.BlockSizes):
   """Rows per compute warpgroup (multiple of 64), codes per tile (multiple of 64) and tiles in flight."""
   block_rows: int = 64
   block_codes: int = 64  # [64, 64] float32 scores, running minima and tiles: 96 registers a thread
   max_concurrent_steps: int = 2
 
   def validate(self) -> None:
-    for name in ("block_rows", "block_codes"):
-      if getattr(self, name) <= 0 or getattr(self, name) % 64:
-        raise ValueError(f"{name} must be a positive multiple of 64, got {getattr(self, name)}")
+    op.require_multiple(self, ("block_rows", "block_codes"), 64)
     if self.max_concurrent_steps < 2:
       raise ValueError(f"max_concurrent_steps must be >= 2, got {self.max_concurrent_steps}")
 
 
-def unavailable_reason(dim: int) -> str | None:
-  """Why this backend cannot run here for vectors of size `dim`, or None."""
-  if jax.default_backend() != "gpu":
-    return f"mosaic_gpu needs a GPU backend, found {jax.default_backend()}"
-  capability = getattr(jax.devices()[0], "compute_capability", "0.0")
+def unavailable_reason(platform: str, *, dim: int, dtype) -> str | None:
+  """Why this backend cannot run when lowering for `platform`, for `dtype` vectors of size `dim`, or None.
+
+  The GPU generation is checked only when a GPU is attached (lowering elsewhere assumes Hopper or newer).
+  """
+  if platform != "cuda":
+    return f"mosaic_gpu needs a GPU backend, found {platform}"
+  if jnp.dtype(dtype) != jnp.bfloat16:
+    return f"mosaic_gpu handles bfloat16 only, got {jnp.dtype(dtype).name}"
+  capability = getattr(jax.devices()[0], "compute_capability", "9.0") if jax.default_backend() == "gpu" else "9.0"
   if float(capability) < 9.0:
     return f"mosaic_gpu needs a Hopper GPU (compute capability >= 9.0), found {capability}"
-  if tiles.round_up(dim, _SWIZZLE_ELEMENTS) > MAX_DIM:
+  if tiling.round_up(dim, _SWIZZLE_ELEMENTS) > MAX_DIM:
     return f"mosaic_gpu supports D <= {MAX_DIM}, got D={dim}"
   return None
 
@@ -134,11 +139,11 @@ def nearest_code(z: jax.Array, codebook: jax.Array, codebook_sqnorm: jax.Array |
   blocks = block_sizes or BlockSizes()
   blocks.validate()
   rows_per_cta = _COMPUTE_WARPGROUPS * blocks.block_rows
-  dim_padded = tiles.round_up(dim, _SWIZZLE_ELEMENTS)
-  rows_padded = tiles.round_up(num_rows, rows_per_cta)
-  codes_padded = tiles.round_up(num_codes, blocks.block_codes)
-  z = tiles.pad_axis(tiles.pad_axis(z * -2.0, 1, dim_padded), 0, rows_padded)
-  codebook = tiles.pad_axis(tiles.pad_axis(codebook, 1, dim_padded), 0, codes_padded)
+  dim_padded = tiling.round_up(dim, _SWIZZLE_ELEMENTS)
+  rows_padded = tiling.round_up(num_rows, rows_per_cta)
+  codes_padded = tiling.round_up(num_codes, blocks.block_codes)
+  z = tiling.pad_axis(tiling.pad_axis(z * -2.0, 1, dim_padded), 0, rows_padded)
+  codebook = tiling.pad_axis(tiling.pad_axis(codebook, 1, dim_padded), 0, codes_padded)
   if codebook_sqnorm is None:
     codebook_sqnorm = tiles.tile_sqnorm(codebook[:num_codes])
   bias = tiles.code_bias(codebook_sqnorm, num_codes, codes_padded)
@@ -160,3 +165,6 @@ def nearest_code(z: jax.Array, codebook: jax.Array, codebook_sqnorm: jax.Array |
       thread_name="wg",
   )(z, codebook, bias)
   return indices[:num_rows], scores[:num_rows]
+
+
+BACKEND = op.Backend("mosaic_gpu", ("cuda",), nearest_code, BlockSizes, unavailable_reason)

@@ -14,6 +14,8 @@ import numpy as np
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import tpu as pltpu
 
+from jaxtok.kernels import op
+from jaxtok.kernels import tiling
 from jaxtok.kernels.codebook_lookup import tiles
 
 _LANES = 128
@@ -22,23 +24,22 @@ MAX_DIM = 2048
 
 
 @dataclasses.dataclass(frozen=True)
-class BlockSizes:
+class BlockSizes(op.BlockSizes):
   """Rows per z block (multiple of 16) and codes per codebook tile (multiple of 128)."""
   block_rows: int = 256
   block_codes: int = 512
 
   def validate(self) -> None:
-    if self.block_rows <= 0 or self.block_rows % 16:
-      raise ValueError(f"block_rows must be a positive multiple of 16, got {self.block_rows}")
-    if self.block_codes <= 0 or self.block_codes % _LANES:
-      raise ValueError(f"block_codes must be a positive multiple of {_LANES}, got {self.block_codes}")
+    op.require_multiple(self, ("block_rows",), 16)
+    op.require_multiple(self, ("block_codes",), _LANES)
 
 
-def unavailable_reason(dim: int) -> str | None:
-  """Why this backend cannot run here for vectors of size `dim`, or None."""
-  if jax.default_backend() != "tpu":
-    return f"mosaic_tpu needs a TPU backend, found {jax.default_backend()}"
-  if tiles.round_up(dim, _LANES) > MAX_DIM:
+def unavailable_reason(platform: str, *, dim: int, dtype) -> str | None:
+  """Why this backend cannot run when lowering for `platform`, for vectors of size `dim`, or None."""
+  del dtype  # float32 and bfloat16 both run
+  if platform != "tpu":
+    return f"mosaic_tpu needs a TPU backend, found {platform}"
+  if tiling.round_up(dim, _LANES) > MAX_DIM:
     return f"mosaic_tpu supports D <= {MAX_DIM}, got D={dim}"
   return None
 
@@ -88,13 +89,13 @@ def nearest_code(z: jax.Array, codebook: jax.Array, codebook_sqnorm: jax.Array |
   (num_rows, dim), num_codes = z.shape, codebook.shape[0]
   requested = block_sizes or BlockSizes()
   requested.validate()
-  block_rows = min(requested.block_rows, tiles.round_up(num_rows, 16))
-  block_codes = min(requested.block_codes, tiles.round_up(num_codes, _LANES))
-  dim_padded = tiles.round_up(dim, _LANES)
-  rows_padded = tiles.round_up(num_rows, block_rows)
-  codes_padded = tiles.round_up(num_codes, block_codes)
-  z = tiles.pad_axis(tiles.pad_axis(z, 1, dim_padded), 0, rows_padded)
-  codebook = tiles.pad_axis(tiles.pad_axis(codebook, 1, dim_padded), 0, codes_padded)
+  block_rows = min(requested.block_rows, tiling.round_up(num_rows, 16))
+  block_codes = min(requested.block_codes, tiling.round_up(num_codes, _LANES))
+  dim_padded = tiling.round_up(dim, _LANES)
+  rows_padded = tiling.round_up(num_rows, block_rows)
+  codes_padded = tiling.round_up(num_codes, block_codes)
+  z = tiling.pad_axis(tiling.pad_axis(z, 1, dim_padded), 0, rows_padded)
+  codebook = tiling.pad_axis(tiling.pad_axis(codebook, 1, dim_padded), 0, codes_padded)
   bias = tiles.code_bias(codebook_sqnorm, num_codes, codes_padded)[None, :]
   row_block = pl.BlockSpec((block_rows, 1), lambda i, j: (i, 0))
   indices, scores = pl.pallas_call(
@@ -115,3 +116,6 @@ def nearest_code(z: jax.Array, codebook: jax.Array, codebook_sqnorm: jax.Array |
       name="codebook_lookup_mosaic_tpu",
   )(z, codebook, bias)
   return indices[:num_rows, 0], scores[:num_rows, 0]
+
+
+BACKEND = op.Backend("mosaic_tpu", ("tpu",), nearest_code, BlockSizes, unavailable_reason)

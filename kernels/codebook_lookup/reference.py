@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxtok.kernels import tiling
 from jaxtok.kernels.codebook_lookup import tiles
 
 # Scores of one chunk are capped near this many float32 elements (256 MiB), whatever N is.
@@ -21,9 +22,9 @@ def default_chunk_size(num_rows: int, num_codes: int) -> int:
   The cap keeps one step's `[num_rows, chunk]` scores near 256 MiB; whole multiples of 128 keep every code on the
   same vectorised code path.
   """
-  budget = tiles.next_power_of_two(max(_SCORE_ELEMENTS_PER_CHUNK // max(num_rows, 1), 1))
+  budget = tiling.next_power_of_two(max(_SCORE_ELEMENTS_PER_CHUNK // max(num_rows, 1), 1))
   chunk = min(max(budget, _MIN_CHUNK), _MAX_CHUNK)
-  return tiles.round_up(num_codes, _MIN_CHUNK) if num_codes <= chunk else chunk
+  return tiling.round_up(num_codes, _MIN_CHUNK) if num_codes <= chunk else chunk
 
 
 def nearest_code(z: jax.Array, codebook: jax.Array, codebook_sqnorm: jax.Array | None = None, *,
@@ -42,8 +43,8 @@ def nearest_code(z: jax.Array, codebook: jax.Array, codebook_sqnorm: jax.Array |
   """
   num_rows, num_codes = z.shape[0], codebook.shape[0]
   chunk = chunk_size or default_chunk_size(num_rows, num_codes)
-  padded_codes = tiles.round_up(num_codes, chunk)
-  chunks = einops.rearrange(tiles.pad_axis(codebook, 0, padded_codes), "(c k) d -> c k d", k=chunk)
+  padded_codes = tiling.round_up(num_codes, chunk)
+  chunks = einops.rearrange(tiling.pad_axis(codebook, 0, padded_codes), "(c k) d -> c k d", k=chunk)
   bias = tiles.code_bias(codebook_sqnorm, num_codes, padded_codes)
   bias_chunks = einops.rearrange(bias, "(c k) -> c k", k=chunk)
   offsets = jnp.arange(chunks.shape[0], dtype=jnp.int32) * chunk

@@ -94,8 +94,8 @@ def _sharded_lookup(z, codebook, codebook_sqnorm, *, mesh, token_axes, codebook_
   api.validate(z, codebook, distance, codebook_sqnorm)
   _validate_mesh(z, codebook, mesh, token_axes, codebook_axis)
   dtype = jnp.promote_types(z.dtype, codebook.dtype)
-  local = functools.partial(_local_lookup, nearest_code=api.resolve(implementation, z.shape[1]), distance=distance,
-                            codebook_axis=codebook_axis, return_distance=return_distance)
+  local = functools.partial(_local_lookup, nearest_code=api.resolve(implementation, z.shape[1], dtype),
+                            distance=distance, codebook_axis=codebook_axis, return_distance=return_distance)
   row_spec = P(token_axes)
   in_specs = (P(token_axes, None), P(codebook_axis, None), None if codebook_sqnorm is None else P(codebook_axis))
   place = _placer(mesh, token_axes + ((codebook_axis,) if codebook_axis else ()))

@@ -1,4 +1,4 @@
-"""Padding, per-code bias and the running (min score, argmin) bookkeeping shared by every codebook-lookup backend.
+"""Per-code bias and the running (min score, argmin) bookkeeping shared by every codebook-lookup backend.
 
 Every backend minimises the score `|c_k|^2 - 2 z.c_k` over codes k (the row constant `|z|^2` does not change the
 argmin), computed as `bias_k + (-2 z).c_k`: scaling by -2 is exact, and adding the bias to a finished dot leaves
@@ -13,28 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxtok.kernels import tiling
+
 # Larger than any code index, so `min` over masked indices never picks it while a real index is present.
 NO_INDEX = np.iinfo(np.int32).max
-
-
-def round_up(value: int, multiple: int) -> int:
-  """Smallest multiple of `multiple` that is >= value."""
-  return -(-value // multiple) * multiple
-
-
-def next_power_of_two(value: int) -> int:
-  """Smallest power of two >= value (>= 1)."""
-  return 1 << max(value - 1, 0).bit_length()
-
-
-def pad_axis(x: jax.Array, axis: int, size: int, value: float = 0.0) -> jax.Array:
-  """Pads `x` with `value` at the end of `axis` up to `size` (no-op when already that size)."""
-  extra = size - x.shape[axis]
-  if extra == 0:
-    return x
-  widths = [(0, 0)] * x.ndim
-  widths[axis] = (0, extra)
-  return jnp.pad(x, widths, constant_values=value)
 
 
 def code_bias(codebook_sqnorm: jax.Array | None, num_codes: int, num_codes_padded: int) -> jax.Array:
@@ -45,7 +27,7 @@ def code_bias(codebook_sqnorm: jax.Array | None, num_codes: int, num_codes_padde
   """
   if codebook_sqnorm is None:
     codebook_sqnorm = jnp.zeros((num_codes,), jnp.float32)
-  return pad_axis(codebook_sqnorm.astype(jnp.float32), 0, num_codes_padded, value=np.inf)
+  return tiling.pad_axis(codebook_sqnorm.astype(jnp.float32), 0, num_codes_padded, value=np.inf)
 
 
 def tile_sqnorm(codes: jax.Array) -> jax.Array:

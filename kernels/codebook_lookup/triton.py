@@ -14,6 +14,8 @@ import numpy as np
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
+from jaxtok.kernels import op
+from jaxtok.kernels import tiling
 from jaxtok.kernels.codebook_lookup import tiles
 
 # Triton's dot needs every block dimension >= 16; block sizes must be powers of two.
@@ -25,7 +27,7 @@ MAX_DIM = 512
 
 
 @dataclasses.dataclass(frozen=True)
-class BlockSizes:
+class BlockSizes(op.BlockSizes):
   """Launch configuration: rows and codes per tile (powers of two >= 16), code splits, warps and stages."""
   block_rows: int = 128
   block_codes: int = 64
@@ -34,10 +36,7 @@ class BlockSizes:
   num_stages: int = 3
 
   def validate(self) -> None:
-    for name in ("block_rows", "block_codes"):
-      value = getattr(self, name)
-      if value < _MIN_BLOCK or value & (value - 1):
-        raise ValueError(f"{name} must be a power of two >= {_MIN_BLOCK}, got {value}")
+    op.require_power_of_two(self, ("block_rows", "block_codes"), _MIN_BLOCK)
     if self.num_splits < 1:
       raise ValueError(f"num_splits must be >= 1, got {self.num_splits}")
 
@@ -57,14 +56,15 @@ def default_block_sizes(dim: int, num_rows: int, num_codes: int, itemsize: int) 
 
 
 def _num_cores() -> int:
-  """Streaming multiprocessors of the default device (an H100's 132 where the device does not say)."""
-  return getattr(jax.devices()[0], "core_count", None) or 132
+  """Streaming multiprocessors of the local GPU (an H100's 132 when lowering without one)."""
+  return (jax.default_backend() == "gpu" and getattr(jax.devices()[0], "core_count", None)) or 132
 
 
-def unavailable_reason(dim: int) -> str | None:
-  """Why this backend cannot run here for vectors of size `dim`, or None."""
-  if jax.default_backend() != "gpu":
-    return f"triton needs a GPU backend, found {jax.default_backend()}"
+def unavailable_reason(platform: str, *, dim: int, dtype) -> str | None:
+  """Why this backend cannot run when lowering for `platform`, for vectors of size `dim`, or None."""
+  del dtype  # float32 (as TF32) and bfloat16 both run
+  if platform != "cuda":
+    return f"triton needs a GPU backend, found {platform}"
   if padded_dim(dim) > MAX_DIM:
     return f"triton supports D <= {MAX_DIM}, got D={dim}"
   return None
@@ -72,7 +72,7 @@ def unavailable_reason(dim: int) -> str | None:
 
 def padded_dim(dim: int) -> int:
   """D as the kernel sees it: the next power of two, at least 16."""
-  return max(tiles.next_power_of_two(dim), _MIN_BLOCK)
+  return max(tiling.next_power_of_two(dim), _MIN_BLOCK)
 
 
 def _kernel(z_ref, codes_ref, bias_ref, index_ref, score_ref, *, block_codes: int, tiles_per_split: int,
@@ -108,12 +108,12 @@ def nearest_code(z: jax.Array, codebook: jax.Array, codebook_sqnorm: jax.Array |
   blocks = block_sizes or default_block_sizes(dim, num_rows, num_codes, jnp.dtype(z.dtype).itemsize)
   blocks.validate()
   dim_padded = padded_dim(dim)
-  rows_padded = tiles.round_up(num_rows, blocks.block_rows)
+  rows_padded = tiling.round_up(num_rows, blocks.block_rows)
   tiles_per_split = -(-num_codes // (blocks.block_codes * blocks.num_splits))
   codes_per_split = tiles_per_split * blocks.block_codes
   codes_padded = codes_per_split * blocks.num_splits
-  z = tiles.pad_axis(tiles.pad_axis(z, 1, dim_padded), 0, rows_padded)
-  codebook = tiles.pad_axis(tiles.pad_axis(codebook, 1, dim_padded), 0, codes_padded)
+  z = tiling.pad_axis(tiling.pad_axis(z, 1, dim_padded), 0, rows_padded)
+  codebook = tiling.pad_axis(tiling.pad_axis(codebook, 1, dim_padded), 0, codes_padded)
   bias = tiles.code_bias(codebook_sqnorm, num_codes, codes_padded)
   grid = (rows_padded // blocks.block_rows, blocks.num_splits)
   row_block = pl.BlockSpec((None, blocks.block_rows), lambda i, s: (s, i))
@@ -135,3 +135,6 @@ def nearest_code(z: jax.Array, codebook: jax.Array, codebook_sqnorm: jax.Array |
   )(z, codebook, bias)
   indices, scores = tiles.merge_partials(scores, indices)
   return indices[:num_rows], scores[:num_rows]
+
+
+BACKEND = op.Backend("triton", ("cuda",), nearest_code, BlockSizes, unavailable_reason)

@@ -1,17 +1,21 @@
 """`sparse_attention`: attention that visits only the blocks a mask allows, with dispatch over backends.
 
-`implementation=None` uses the fastest backend that runs on the current platform (GPU: Pallas Triton; TPU: Pallas
-Mosaic TPU) and falls back to the dense XLA reference (`'xla'`, also the CPU path). An explicit implementation that
-cannot run raises `NotImplementedError` saying why.
+`implementation=None` stages, for the platform the program is lowered for, the fastest kernel that runs there
+(cuda: Pallas Triton; tpu: Pallas Mosaic TPU) with the dense XLA reference (`'xla'`, also the CPU path) as the
+fallback (`jaxtok.kernels.op`). An explicit implementation that cannot run raises `NotImplementedError` saying why.
 """
 import math
-import types
 from typing import Callable
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec as P
 
+from jaxtok.kernels import op
+from jaxtok.kernels import sharding
 from jaxtok.kernels.sparse_attention import mask as mask_lib
 from jaxtok.kernels.sparse_attention import mosaic_tpu
 from jaxtok.kernels.sparse_attention import reference
@@ -19,35 +23,26 @@ from jaxtok.kernels.sparse_attention import token_selection
 from jaxtok.kernels.sparse_attention import triton
 
 Attention = Callable[..., jax.Array]
-IMPLEMENTATIONS = ("xla", "triton", "mosaic_gpu", "mosaic_tpu")
-_PREFERENCE = {"cpu": (), "gpu": ("triton",), "tpu": ("mosaic_tpu",)}
 _SUPPORTED_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16))
 
-
-def _backends() -> dict[str, types.ModuleType]:
-  return {"xla": reference, "triton": triton, "mosaic_tpu": mosaic_tpu}
-
-
-def unavailable_reason(implementation: str, head_dim: int) -> str | None:
-  """Why `implementation` cannot run here for this head size, or None when it can."""
-  if implementation == "mosaic_gpu":
-    return "there is no Mosaic GPU backend for sparse_attention; 'triton' serves GPUs"
-  return _backends()[implementation].unavailable_reason(head_dim)
+ATTENTION = op.Op("sparse_attention", reference.attention, backends=(triton.BACKEND, mosaic_tpu.BACKEND),
+                  preferred={"cuda": ("triton",), "tpu": ("mosaic_tpu",)})
+IMPLEMENTATIONS = ATTENTION.implementations
 
 
-def resolve(implementation: str | None, head_dim: int) -> Attention:
-  """The `attention` function of the requested (or best available) backend."""
-  if implementation is None:
-    for candidate in _PREFERENCE.get(jax.default_backend(), ()):
-      if unavailable_reason(candidate, head_dim) is None:
-        return _backends()[candidate].attention
-    return reference.attention
-  if implementation not in IMPLEMENTATIONS:
-    raise ValueError(f"implementation must be None or one of {IMPLEMENTATIONS}, got {implementation!r}")
-  reason = unavailable_reason(implementation, head_dim)
-  if reason is not None:
-    raise NotImplementedError(f"sparse_attention implementation={implementation!r} cannot run: {reason}")
-  return _backends()[implementation].attention
+def unavailable_reason(implementation: str, platform: str, head_dim: int, dtype=jnp.float32,
+                       selection_block: int | None = None) -> str | None:
+  """Why `implementation` cannot run when lowering for `platform` ('cpu', 'cuda', 'tpu') with this head size (and
+  a token selection's `query_block`, if the mask is one), or None when it can."""
+  return ATTENTION.unavailable_reason(implementation, platform, head_dim=head_dim, dtype=jnp.dtype(dtype),
+                                      selection_block=selection_block)
+
+
+def resolve(implementation: str | None, head_dim: int, dtype=jnp.float32, block_sizes: op.BlockSizes | None = None,
+            selection_block: int | None = None) -> Attention:
+  """The `attention(q, k, v, mask=..., scale=...)` that `implementation` means (see `jaxtok.kernels.op`)."""
+  return ATTENTION.resolve(implementation, block_sizes, head_dim=head_dim, dtype=jnp.dtype(dtype),
+                           selection_block=selection_block)
 
 
 def validate_inputs(q: jax.Array, k: jax.Array, v: jax.Array) -> None:
@@ -101,9 +96,44 @@ def normalize_mask(mask, q: jax.Array, k: jax.Array):
   return mask
 
 
+def _mask_spec(mask, batch_axes, head_axes):
+  """The shard_map spec of a run-time mask (its batch and head axes split like q's when not shared)."""
+  spec = lambda extent: P(batch_axes if extent[0] > 1 else None, head_axes if extent[1] > 1 else None)
+  if isinstance(mask, jax.Array):
+    return spec(mask.shape)
+  if isinstance(mask, token_selection.TokenSelectionMask):
+    return dataclasses.replace(mask, selected=spec(mask.selected.shape))
+  return None
+
+
+def per_device(attention: Attention, q: jax.Array, k: jax.Array, mask) -> Attention:
+  """`attention` on each device's batch (and, when the mask allows, heads) under the mesh in context
+  (`jaxtok.kernels.sharding`); unchanged outside a mesh. Host masks that differ per head keep heads whole."""
+  free = sharding.free_axes()
+  batch_axes = sharding.dividing_axes(q.shape[0], free)
+  per_head_host_mask = not isinstance(mask, (jax.Array, token_selection.TokenSelectionMask)) and mask.shape[0] > 1
+  rest = () if per_head_host_mask else tuple(axis for axis in free if axis not in batch_axes)
+  head_axes = sharding.dividing_axes(k.shape[2], rest)
+  if not batch_axes and not head_axes:
+    return attention
+  heads = P(batch_axes or None, None, head_axes or None, None)
+  mask_spec = _mask_spec(mask, batch_axes or None, head_axes or None)
+
+  def sharded(q, k, v, *, mask, scale):
+    local = lambda q, k, v, mask: attention(q, k, v, mask=mask, scale=scale)
+    if mask_spec is None:  # a host mask, closed over
+      return jax.shard_map(lambda q, k, v: local(q, k, v, mask), in_specs=(heads,) * 3, out_specs=heads,
+                           check_vma=False)(q, k, v)
+    return jax.shard_map(local, in_specs=(heads,) * 3 + (mask_spec,), out_specs=heads, check_vma=False)(q, k, v, mask)
+
+  return sharded
+
+
 def sparse_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask, *, scale: float | None = None,
-                     implementation: str | None = None) -> jax.Array:
+                     implementation: str | None = None, block_sizes: op.BlockSizes | None = None) -> jax.Array:
   """Softmax attention over the (query, key) pairs `mask` allows, skipping every key block it excludes.
+
+  Under a mesh with automatic axes (`jax.set_mesh`) each device attends its own batch and heads.
 
   Args:
     q: `[batch, q_len, heads, head_dim]` float32 or bfloat16 (the layout of `jax.nn.dot_product_attention`).
@@ -113,12 +143,16 @@ def sparse_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask, *, scale: f
       (or with a leading `[batch or 1]` axis), True = attend. NumPy arrays are processed at trace time, jax arrays
       at run time.
     scale: logit scale, default `1 / sqrt(head_dim)`.
-    implementation: None (best available, falling back to 'xla'), 'xla', 'triton', 'mosaic_gpu' or 'mosaic_tpu'.
+    implementation: None (the best kernel for the platform lowered for, falling back to 'xla'), 'xla', 'triton' or
+      'mosaic_tpu'.
+    block_sizes: with an explicit kernel implementation, its `BlockSizes` (e.g. `triton.BlockSizes(forward_q=64)`);
+      None picks the backend's defaults for the head size.
 
   Returns:
     `[batch, q_len, heads, head_dim]` in q's dtype; rows with nothing to attend are zero (and get zero gradient).
   """
   validate_inputs(q, k, v)
   mask = normalize_mask(mask, q, k)
-  attention = resolve(implementation, q.shape[-1])
-  return attention(q, k, v, mask, scale=1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale))
+  selection_block = mask.query_block if isinstance(mask, token_selection.TokenSelectionMask) else None
+  attention = per_device(resolve(implementation, q.shape[-1], q.dtype, block_sizes, selection_block), q, k, mask)
+  return attention(q, k, v, mask=mask, scale=1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale))

@@ -195,4 +195,4 @@ def dense(mask) -> jax.Array:
     return mask.dense()
   if isinstance(mask, jax.Array):
     return mask
-  return jnp.asarray(mask_lib.dense(mask))[None]
+  return mask_lib.dense(mask, xp=jnp)[None]

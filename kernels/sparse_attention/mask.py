@@ -1,18 +1,20 @@
 """Structured attention masks, known when the program is traced, and evaluated on the host row band by row band.
 
 Every mask here is a frozen (hashable) description with a `shape` `(heads, q_len, k_len)` (heads is 1 when all heads
-share the mask) and a `rows(start, stop)` method returning the boolean band `[heads, stop - start, k_len]` (True =
-attend). Bands let `block_tables` classify blocks and deduplicate partial ones without ever holding the whole
-`[q_len, k_len]` mask for long sequences. Masks computed at run time live in `token_selection.py`.
+share the mask) and a `rows(start, stop, xp=np)` method returning the boolean band `[heads, stop - start, k_len]`
+(True = attend). Bands let `block_tables` classify blocks and deduplicate partial ones without ever holding the whole
+`[q_len, k_len]` mask for long sequences. With `xp=jax.numpy` the band is computed inside the program (from iotas,
+not a constant the size of the mask), which is how the XLA reference applies a mask. Masks computed at run time live
+in `token_selection.py`.
 """
 import dataclasses
 
 import numpy as np
 
 
-def _positions(start: int, stop: int, k_len: int) -> tuple[np.ndarray, np.ndarray]:
+def _positions(start: int, stop: int, k_len: int, xp=np):
   """Query positions `[rows, 1]` and key positions `[1, k_len]`."""
-  return np.arange(start, stop)[:, None], np.arange(k_len)[None, :]
+  return xp.arange(start, stop)[:, None], xp.arange(k_len)[None, :]
 
 
 def _check_lengths(q_len: int, k_len: int) -> None:
@@ -34,8 +36,8 @@ class CausalMask:
   def shape(self) -> tuple[int, int, int]:
     return (1, self.q_len, self.k_len)
 
-  def rows(self, start: int, stop: int) -> np.ndarray:
-    q, k = _positions(start, stop, self.k_len)
+  def rows(self, start: int, stop: int, xp=np):
+    q, k = _positions(start, stop, self.k_len, xp)
     return (k <= q + self.offset)[None]
 
 
@@ -56,8 +58,8 @@ class SlidingWindowMask:
   def shape(self) -> tuple[int, int, int]:
     return (1, self.q_len, self.k_len)
 
-  def rows(self, start: int, stop: int) -> np.ndarray:
-    q, k = _positions(start, stop, self.k_len)
+  def rows(self, start: int, stop: int, xp=np):
+    q, k = _positions(start, stop, self.k_len, xp)
     return ((k >= q - self.left) & (k <= q + self.right))[None]
 
 
@@ -76,8 +78,8 @@ class PrefixLMMask:
   def shape(self) -> tuple[int, int, int]:
     return (1, self.seq_len, self.seq_len)
 
-  def rows(self, start: int, stop: int) -> np.ndarray:
-    q, k = _positions(start, stop, self.seq_len)
+  def rows(self, start: int, stop: int, xp=np):
+    q, k = _positions(start, stop, self.seq_len, xp)
     return ((k < self.prefix_length) | (k <= q))[None]
 
 
@@ -97,12 +99,12 @@ class SegmentMask:
   def shape(self) -> tuple[int, int, int]:
     return (1, len(self.q_segment_ids), len(self.kv_segment_ids))
 
-  def rows(self, start: int, stop: int) -> np.ndarray:
-    q_ids = np.asarray(self.q_segment_ids[start:stop])[:, None]
-    allowed = q_ids == np.asarray(self.kv_segment_ids)[None, :]
+  def rows(self, start: int, stop: int, xp=np):
+    q_ids = xp.asarray(self.q_segment_ids[start:stop])[:, None]
+    allowed = q_ids == xp.asarray(self.kv_segment_ids)[None, :]
     if self.causal:
-      q, k = _positions(start, stop, len(self.kv_segment_ids))
-      allowed &= k <= q
+      q, k = _positions(start, stop, len(self.kv_segment_ids), xp)
+      allowed = allowed & (k <= q)
     return allowed[None]
 
 
@@ -138,9 +140,9 @@ class TreeMask:
         ancestry[node] |= ancestry[parent]
     return ancestry
 
-  def rows(self, start: int, stop: int) -> np.ndarray:
-    context = np.ones((stop - start, self.context_length), dtype=bool)
-    return np.concatenate([context, self._ancestry()[start:stop]], axis=1)[None]
+  def rows(self, start: int, stop: int, xp=np):
+    context = xp.ones((stop - start, self.context_length), dtype=bool)
+    return xp.concatenate([context, xp.asarray(self._ancestry()[start:stop])], axis=1)[None]
 
 
 class BooleanMask:
@@ -157,8 +159,8 @@ class BooleanMask:
   def shape(self) -> tuple[int, int, int]:
     return self.allowed.shape
 
-  def rows(self, start: int, stop: int) -> np.ndarray:
-    return self.allowed[:, start:stop]
+  def rows(self, start: int, stop: int, xp=np):
+    return xp.asarray(self.allowed[:, start:stop])
 
 
 class BlockMask:
@@ -181,15 +183,16 @@ class BlockMask:
   def shape(self) -> tuple[int, int, int]:
     return (self.blocks.shape[0], self.q_len, self.k_len)
 
-  def rows(self, start: int, stop: int) -> np.ndarray:
-    row_blocks = self.blocks[:, np.arange(start, stop) // self.block_q]
-    return np.repeat(row_blocks, self.block_k, axis=2)[:, :, :self.k_len]
+  def rows(self, start: int, stop: int, xp=np):
+    row_blocks = xp.asarray(self.blocks)[:, xp.arange(start, stop) // self.block_q]
+    return xp.repeat(row_blocks, self.block_k, axis=2)[:, :, :self.k_len]
 
 
 StructuredMask = (CausalMask | SlidingWindowMask | PrefixLMMask | SegmentMask | TreeMask | BooleanMask
                   | BlockMask)
 
 
-def dense(mask: StructuredMask) -> np.ndarray:
-  """The whole mask `[heads or 1, q_len, k_len]` bool (for references and tests; fine up to a few thousand)."""
-  return mask.rows(0, mask.shape[1])
+def dense(mask: StructuredMask, xp=np):
+  """The whole mask `[heads or 1, q_len, k_len]` bool; NumPy on the host by default (for tests; fine up to a few
+  thousand), computed in the program with `xp=jax.numpy`."""
+  return mask.rows(0, mask.shape[1], xp)

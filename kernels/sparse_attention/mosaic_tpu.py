@@ -15,31 +15,36 @@ import jax.numpy as jnp
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import tpu as pltpu
 
+from jaxtok.kernels import op
+from jaxtok.kernels import tiling
 from jaxtok.kernels.sparse_attention import block_tables
 from jaxtok.kernels.sparse_attention import tiles
 from jaxtok.kernels.sparse_attention import token_selection
 
 
+_MIN_BLOCK_Q = 32  # int8 element masks tile 32 rows
 # Batch, head and outer tile are independent; the innermost axis walks a list and accumulates.
 _COMPILER_PARAMS = pltpu.CompilerParams(dimension_semantics=("parallel", "parallel", "parallel", "arbitrary"))
 
 
 @dataclasses.dataclass(frozen=True)
-class BlockSizes:
+class BlockSizes(op.BlockSizes):
   """Query and key tiles: block_q a multiple of 32 (int8 mask rows), block_k of 128 (lanes)."""
   block_q: int = 128
   block_k: int = 128
 
   def validate(self) -> None:
-    if self.block_q % 32 or self.block_k % 128:
-      raise ValueError(f"TPU blocks need block_q % 32 == 0 and block_k % 128 == 0, got {self}")
+    op.require_multiple(self, ("block_q",), _MIN_BLOCK_Q)
+    op.require_multiple(self, ("block_k",), 128)
 
 
-def unavailable_reason(head_dim: int) -> str | None:
-  """Why the Mosaic TPU kernels cannot run here, or None."""
-  del head_dim
-  if jax.default_backend() != "tpu":
-    return f"Pallas Mosaic TPU needs a TPU, the default backend is {jax.default_backend()!r}"
+def unavailable_reason(platform: str, *, head_dim: int, dtype, selection_block: int | None) -> str | None:
+  """Why the Mosaic TPU kernels cannot run when lowering for `platform`, or None."""
+  del head_dim, dtype
+  if platform != "tpu":
+    return f"Pallas Mosaic TPU needs a TPU, lowering for {platform!r}"
+  if selection_block is not None and selection_block % _MIN_BLOCK_Q:
+    return f"a token selection's query_block must be a multiple of {_MIN_BLOCK_Q} on TPU, got {selection_block}"
   return None
 
 
@@ -197,8 +202,8 @@ def _forward(q, k, v, tables, scale, interpret):
   """q `[B, H, Sq, D]`, k/v `[B, Hkv, Sk, D]` (heads-major) -> out `[B, H, Sq, D]`, lse `[B, H, Sq, 1]`."""
   batch, heads, q_len, head_dim = q.shape
   (num_q, num_k), group, bq, bk = tables.num_blocks, heads // k.shape[1], tables.block_q, tables.block_k
-  q = tiles.pad_to(q, 2, num_q * bq)
-  k, v = (tiles.pad_to(x, 2, num_k * bk) for x in (k, v))
+  q = tiling.pad_axis(q, 2, num_q * bq)
+  k, v = (tiling.pad_axis(x, 2, num_k * bk) for x in (k, v))
   specs = _row_walk_specs(tables, group, head_dim)
   out, lse = pl.pallas_call(
       functools.partial(_forward_kernel, layout=tables.layout, scale=scale),
@@ -221,9 +226,9 @@ def _backward(q, k, v, out, lse, do, tables, scale, interpret):
   kv_heads, k_len = k.shape[1:3]
   (num_q, num_k), group, bq, bk = tables.num_blocks, heads // kv_heads, tables.block_q, tables.block_k
   delta = jnp.sum(out.astype(jnp.float32) * do.astype(jnp.float32), axis=-1, keepdims=True)
-  q, do, delta = (tiles.pad_to(x, 2, num_q * bq) for x in (q, do, delta))
-  lse = tiles.pad_to(lse, 2, num_q * bq, value=jnp.inf)
-  k, v = (tiles.pad_to(x, 2, num_k * bk) for x in (k, v))
+  q, do, delta = (tiling.pad_axis(x, 2, num_q * bq) for x in (q, do, delta))
+  lse = tiling.pad_axis(lse, 2, num_q * bq, value=jnp.inf)
+  k, v = (tiling.pad_axis(x, 2, num_k * bk) for x in (k, v))
   interpret = pltpu.InterpretParams() if interpret else False
 
   specs = _row_walk_specs(tables, group, head_dim)
@@ -271,10 +276,13 @@ def _attend_backward(scale, interpret, residuals, do):
 _attend.defvjp(_attend_forward, _attend_backward)
 
 
-def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask, *, scale: float, sizes: BlockSizes | None = None,
-              interpret: bool = False) -> jax.Array:
-  """Block-sparse attention `[B, Sq, H, D]` for q `[B, Sq, H, D]`, k/v `[B, Sk, Hkv, D]` and any supported mask."""
-  sizes = sizes or BlockSizes()
+def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask, *, scale: float,
+              block_sizes: BlockSizes | None = None, interpret: bool = False) -> jax.Array:
+  """Block-sparse attention `[B, Sq, H, D]` for q `[B, Sq, H, D]`, k/v `[B, Sk, Hkv, D]` and any supported mask.
+
+  Query tiles shrink to divide a token selection's query block.
+  """
+  sizes = block_sizes or BlockSizes()
   if isinstance(mask, token_selection.TokenSelectionMask):
     sizes = dataclasses.replace(sizes, block_q=min(sizes.block_q, mask.query_block))
   sizes.validate()
@@ -282,3 +290,6 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask, *, scale: float, s
   heads_major = lambda x: einops.rearrange(x, "b s h d -> b h s d")
   out = _attend(*map(heads_major, (q, k, v)), tables, scale, interpret)
   return einops.rearrange(out, "b h s d -> b s h d")
+
+
+BACKEND = op.Backend("mosaic_tpu", ("tpu",), attention, BlockSizes, unavailable_reason)

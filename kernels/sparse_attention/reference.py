@@ -10,12 +10,6 @@ import jax.numpy as jnp
 from jaxtok.kernels.sparse_attention import block_tables
 
 
-def unavailable_reason(head_dim: int) -> str | None:
-  """The reference runs everywhere."""
-  del head_dim
-  return None
-
-
 def masked_attention(q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, scale: float) -> jax.Array:
   """Softmax attention restricted to `allowed`, in float32.
 

@@ -16,15 +16,19 @@ import jax.numpy as jnp
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
+from jaxtok.kernels import op
+from jaxtok.kernels import tiling
 from jaxtok.kernels.sparse_attention import block_tables
 from jaxtok.kernels.sparse_attention import tiles
 from jaxtok.kernels.sparse_attention import token_selection
 
 LOG2E = math.log2(math.e)
+# Beyond this (padded) head size the q, k, v tiles and accumulators no longer fit on-chip.
+MAX_HEAD_DIM = 256
 
 
 @dataclasses.dataclass(frozen=True)
-class BlockSizes:
+class BlockSizes(op.BlockSizes):
   """Tiles (powers of two >= 16) of the forward kernel and of the two backward kernels, and launch parameters.
 
   The forward defaults are those of jax's Pallas Triton flash attention (measured at 402 TFLOP/s, S=16k, Dh=128 on
@@ -38,9 +42,7 @@ class BlockSizes:
   num_stages: int = 2
 
   def validate(self) -> None:
-    sizes = (self.forward_q, self.forward_k, self.backward_q, self.backward_k)
-    if any(size < 16 or size & (size - 1) for size in sizes):
-      raise ValueError(f"Triton tiles must be powers of two >= 16 (tl.dot), got {self}")
+    op.require_power_of_two(self, ("forward_q", "forward_k", "backward_q", "backward_k"), 16)  # tl.dot's minimum
 
   @classmethod
   def for_head_dim(cls, head_dim: int) -> "BlockSizes":
@@ -51,12 +53,13 @@ class BlockSizes:
     return cls(forward_q=64, forward_k=64, backward_q=32, backward_k=32, num_warps=8, num_stages=2)
 
 
-def unavailable_reason(head_dim: int) -> str | None:
-  """Why the Triton kernels cannot run here, or None."""
-  if jax.default_backend() != "gpu":
-    return f"Pallas Triton needs a GPU, the default backend is {jax.default_backend()!r}"
-  if head_dim > 256:
-    return f"head_dim must be <= 256 to fit on-chip, got {head_dim}"
+def unavailable_reason(platform: str, *, head_dim: int, dtype, selection_block: int | None) -> str | None:
+  """Why the Triton kernels cannot run when lowering for `platform`, or None (any token selection block works)."""
+  del dtype, selection_block  # float32 and bfloat16 both run
+  if platform != "cuda":
+    return f"Pallas Triton needs a GPU, lowering for {platform!r}"
+  if head_dim > MAX_HEAD_DIM:
+    return f"head_dim must be <= {MAX_HEAD_DIM} to fit on-chip, got {head_dim}"
   return None
 
 
@@ -184,8 +187,8 @@ def _forward(q, k, v, tables, scale, sizes, interpret):
   """Returns out `[B, Sq, H, D]` and the log2-sum-exp `[B, H, Sq]` (+inf for rows with nothing to attend)."""
   batch, q_len, heads, head_dim = q.shape
   (num_q, num_k), group = tables.num_blocks, heads // k.shape[2]
-  q = tiles.pad_to(q, 1, num_q * tables.block_q)
-  k, v = (tiles.pad_to(x, 1, num_k * tables.block_k) for x in (k, v))
+  q = tiling.pad_axis(q, 1, num_q * tables.block_q)
+  k, v = (tiling.pad_axis(x, 1, num_k * tables.block_k) for x in (k, v))
   schedule = _schedule(tables, by_query=True)
   query_block = pl.BlockSpec((None, tables.block_q, None, head_dim), lambda i, h, b: (b, i, h, 0))
   keys = pl.BlockSpec((None, k.shape[1], None, head_dim), lambda i, h, b: (b, 0, h // group, 0))
@@ -209,10 +212,10 @@ def _backward(q, k, v, out, lse, do, tables, scale, sizes, interpret):
   k_len, kv_heads = k.shape[1:3]
   (num_q, num_k), group = tables.num_blocks, heads // kv_heads
   delta = jnp.einsum("bqhd,bqhd->bhq", out.astype(jnp.float32), do.astype(jnp.float32))
-  q, do = (tiles.pad_to(x, 1, num_q * tables.block_q) for x in (q, do))
-  lse = tiles.pad_to(lse, 2, num_q * tables.block_q, value=jnp.inf)  # padded queries get probability zero
-  delta = tiles.pad_to(delta, 2, num_q * tables.block_q)
-  k, v = (tiles.pad_to(x, 1, num_k * tables.block_k) for x in (k, v))
+  q, do = (tiling.pad_axis(x, 1, num_q * tables.block_q) for x in (q, do))
+  lse = tiling.pad_axis(lse, 2, num_q * tables.block_q, value=jnp.inf)  # padded queries get probability zero
+  delta = tiling.pad_axis(delta, 2, num_q * tables.block_q)
+  k, v = (tiling.pad_axis(x, 1, num_k * tables.block_k) for x in (k, v))
   params = plgpu.CompilerParams(num_warps=sizes.num_warps, num_stages=sizes.num_stages)
 
   schedule = _schedule(tables, by_query=True)
@@ -272,16 +275,23 @@ def _sizes_for_mask(sizes: BlockSizes, mask) -> BlockSizes:
                              backward_q=min(sizes.backward_q, mask.query_block))
 
 
-def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask, *, scale: float, sizes: BlockSizes | None = None,
-              interpret: bool = False) -> jax.Array:
-  """Block-sparse attention `[B, Sq, H, D]` for q `[B, Sq, H, D]`, k/v `[B, Sk, Hkv, D]` and any supported mask."""
+def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask, *, scale: float,
+              block_sizes: BlockSizes | None = None, interpret: bool = False) -> jax.Array:
+  """Block-sparse attention `[B, Sq, H, D]` for q `[B, Sq, H, D]`, k/v `[B, Sk, Hkv, D]` and any supported mask.
+
+  Without `block_sizes`, `BlockSizes.for_head_dim` picks them; query tiles shrink to divide a token selection's
+  query block.
+  """
   head_dim = q.shape[-1]
-  padded_dim = max(16, 1 << (head_dim - 1).bit_length())
-  sizes = _sizes_for_mask(sizes or BlockSizes.for_head_dim(padded_dim), mask)
+  padded_dim = max(16, tiling.next_power_of_two(head_dim))
+  sizes = _sizes_for_mask(block_sizes or BlockSizes.for_head_dim(padded_dim), mask)
   sizes.validate()
   forward_tables = block_tables.build(mask, sizes.forward_q, sizes.forward_k)
   same_blocks = (sizes.forward_q, sizes.forward_k) == (sizes.backward_q, sizes.backward_k)
   backward_tables = forward_tables if same_blocks else block_tables.build(mask, sizes.backward_q, sizes.backward_k)
-  q, k, v = (tiles.pad_to(x, 3, padded_dim) for x in (q, k, v))
+  q, k, v = (tiling.pad_axis(x, 3, padded_dim) for x in (q, k, v))
   out = _attend(q, k, v, forward_tables, backward_tables, scale, sizes, interpret)
   return out[..., :head_dim]
+
+
+BACKEND = op.Backend("triton", ("cuda",), attention, BlockSizes, unavailable_reason)

@@ -11,7 +11,6 @@ import pytest
 from codebook_lookup_oracle import check_lookup
 from codebook_lookup_oracle import random_problem
 from codebook_lookup_oracle import tied_problem
-from jaxtok.kernels.codebook_lookup import api
 from jaxtok.kernels.codebook_lookup import codebook_lookup
 from jaxtok.kernels.codebook_lookup import reference
 
@@ -118,9 +117,17 @@ def test_bad_arguments_raise(z_shape, codebook_shape, dtype, kwargs, message):
     ("mosaic_tpu", "mosaic_tpu needs a TPU backend, found cpu"),
 ])
 def test_kernel_implementations_refuse_cpu(implementation, message):
-  with pytest.raises(NotImplementedError, match=message):
-    codebook_lookup(jnp.ones((4, 2)), jnp.ones((5, 2)), implementation=implementation)
+  with pytest.raises(NotImplementedError, match=message):  # bfloat16, which every kernel takes
+    codebook_lookup(jnp.ones((4, 2), jnp.bfloat16), jnp.ones((5, 2), jnp.bfloat16), implementation=implementation)
+
+
+def test_mosaic_gpu_refuses_float32_before_lowering():
+  with pytest.raises(NotImplementedError, match="bfloat16 only, got float32"):
+    jax.jit(functools.partial(codebook_lookup, implementation="mosaic_gpu")).trace(jnp.ones((4, 2)), jnp.ones((5, 2)))
 
 
 def test_default_implementation_on_cpu_is_xla():
-  assert api.resolve(None, 8) is reference.nearest_code
+  """Lowered for the CPU, the default is the XLA reference: no kernel call, and the reference's result."""
+  z, codebook = random_problem(np.random.default_rng(6), 40, 8, 300)
+  assert "custom_call" not in jax.jit(codebook_lookup).lower(z, codebook).as_text()
+  np.testing.assert_array_equal(codebook_lookup(z, codebook), reference.nearest_code(z, codebook)[0])

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxtok.kernels import sparse_attention as sa
+from jaxtok import kernels as sa
 from jaxtok.kernels.sparse_attention import block_tables
 from jaxtok.kernels.sparse_attention import mask as mask_lib
 from jaxtok.kernels.sparse_attention import mosaic_tpu
@@ -58,7 +58,7 @@ def _value_and_grads(attention, q, k, v, d_out):
 @functools.partial(jax.jit, static_argnames="backend")
 def _run_time_mask_results(q, k, v, d_out, allowed, backend):
   if backend == "triton":
-    attention = lambda q, k, v: triton.attention(q, k, v, allowed, scale=SCALE, sizes=SMALL_BLOCKS, interpret=True)
+    attention = lambda q, k, v: triton.attention(q, k, v, allowed, scale=SCALE, block_sizes=SMALL_BLOCKS, interpret=True)
   else:
     attention = lambda q, k, v: reference.attention(q, k, v, allowed, scale=SCALE)
   return _value_and_grads(attention, q, k, v, d_out)
@@ -118,7 +118,7 @@ def test_one_compiled_kernel_serves_every_run_time_mask_of_a_shape():
 ], ids=["causal_bf16", "prefix_lm_f32"])
 def test_host_masks_through_triton_match_float64_oracle(mask, dtype, atol):
   q, k, v, d_out = _inputs(seed=11, shapes=((1, 77, 4, 40), (1, 77, 1, 40)), dtype=dtype)
-  attention = lambda q, k, v: triton.attention(q, k, v, mask, scale=SCALE, sizes=SMALL_BLOCKS, interpret=True)
+  attention = lambda q, k, v: triton.attention(q, k, v, mask, scale=SCALE, block_sizes=SMALL_BLOCKS, interpret=True)
   results = jax.jit(lambda *a: _value_and_grads(attention, *a))(q, k, v, d_out)
   _assert_close(results, oracle(q, k, v, mask_lib.dense(mask)[None], SCALE, d_out), atol=atol)
 
@@ -141,7 +141,7 @@ def test_token_selection_through_triton_matches_float64_oracle(causal):
 
   def results(q, k, v, d_out):
     mask = sa.token_selection_mask(q, k, num_selected=13, query_block=16, causal=causal)
-    attention = lambda q, k, v: triton.attention(q, k, v, mask, scale=SCALE, sizes=SMALL_BLOCKS, interpret=True)
+    attention = lambda q, k, v: triton.attention(q, k, v, mask, scale=SCALE, block_sizes=SMALL_BLOCKS, interpret=True)
     return _value_and_grads(attention, q, k, v, d_out), mask.dense()
 
   got, allowed = jax.jit(results)(q, k, v, d_out)
@@ -164,7 +164,7 @@ def _tpu_masks():
 
 @jax.jit
 def _tpu_results(q, k, v, d_out, mask):
-  attention = lambda q, k, v: mosaic_tpu.attention(q, k, v, mask, scale=SCALE, sizes=TPU_BLOCKS, interpret=True)
+  attention = lambda q, k, v: mosaic_tpu.attention(q, k, v, mask, scale=SCALE, block_sizes=TPU_BLOCKS, interpret=True)
   return _value_and_grads(attention, q, k, v, d_out)
 
 
@@ -198,11 +198,18 @@ def test_api_runs_the_reference_on_cpu_and_accepts_every_mask_form():
                                                                np.zeros(q.shape))[0], atol=2e-5, rtol=2e-5)
 
 
-@pytest.mark.parametrize("implementation", ["triton", "mosaic_gpu", "mosaic_tpu"])
+@pytest.mark.parametrize("implementation", ["triton", "mosaic_tpu"])
 def test_api_explains_backends_that_cannot_run_here(implementation):
   q, k, v, _ = _inputs(seed=2)
   with pytest.raises(NotImplementedError, match=implementation):
     sa.sparse_attention(q, k, v, mask_lib.CausalMask(Q_LEN, K_LEN), implementation=implementation)
+
+
+def test_api_lists_only_backends_it_has():
+  """There is no Mosaic GPU sparse attention ('triton' serves GPUs), so the name is rejected, not listed."""
+  q, k, v, _ = _inputs(seed=2)
+  with pytest.raises(ValueError, match=r"one of \('xla', 'triton', 'mosaic_tpu'\), got 'mosaic_gpu'"):
+    sa.sparse_attention(q, k, v, mask_lib.CausalMask(Q_LEN, K_LEN), implementation="mosaic_gpu")
 
 
 @pytest.mark.parametrize("change, message", [

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from jaxtok import nn as jnn
-from jaxtok.kernels import sparse_attention as sa
+from jaxtok import kernels as sa
+from jaxtok.kernels.sparse_attention import mask as mask_lib
 
 BATCH, TOKENS, FEATURES, HEADS, KV_HEADS = 2, 23, 32, 4, 2
 
@@ -41,7 +42,7 @@ def test_layer_matches_float64_oracle(inputs, implementation, mask):
   x = jnp.asarray(inputs, jnp.float32)
   params = nn.unbox(layer.init(jax.random.key(0), x))["params"]
   out = layer.apply({"params": params}, x, mask=mask)
-  allowed = np.ones((TOKENS, TOKENS), bool) if mask is None else sa.mask.dense(mask)[0]
+  allowed = np.ones((TOKENS, TOKENS), bool) if mask is None else mask_lib.dense(mask)[0]
   np.testing.assert_allclose(np.asarray(out), _layer_oracle(params, inputs, allowed), atol=2e-5, rtol=2e-5)
 
 
@@ -86,7 +87,7 @@ def test_transformer_block_is_two_pre_norm_residuals(inputs):
     return normed * scale_bias["scale"] + scale_bias["bias"]
 
   gelu = lambda h: 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h**3)))
-  hidden = inputs + _layer_oracle(p["attention"], layer_norm(inputs, p["attention_norm"]), sa.mask.dense(mask)[0])
+  hidden = inputs + _layer_oracle(p["attention"], layer_norm(inputs, p["attention_norm"]), mask_lib.dense(mask)[0])
   mlp_in = layer_norm(hidden, p["mlp_norm"])
   mlp_out = gelu(mlp_in @ p["mlp"]["hidden"]["kernel"] + p["mlp"]["hidden"]["bias"])
   expected = hidden + mlp_out @ p["mlp"]["out"]["kernel"] + p["mlp"]["out"]["bias"]
