@@ -14,20 +14,24 @@ Run from the repository root after `pip install -e . --no-deps`:
 """
 import argparse
 import functools
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 
+import timing
+from jaxtok.kernels import codebook_lookup
 from jaxtok.kernels.codebook_lookup import api
-from jaxtok.kernels.codebook_lookup import codebook_lookup
 from jaxtok.kernels.codebook_lookup import triton
 
 _FULL_ROWS = 65536
 _FULL_SHAPES = ((8, 4096), (16, 16384), (32, 65536), (64, 262144), (256, 65536), (256, 262144), (32, 1 << 20))
 _SMALL_ROWS = 1024
 _SMALL_SHAPES = ((8, 256), (32, 2048), (256, 1024))
+# The issue's headline rows, (dtype, D, K): the 12x-naive row, the 70%-of-bf16-ceiling row and the memory rows.
+HEADLINE = ((jnp.float32, 32, 65536), (jnp.bfloat16, 256, 65536), (jnp.float32, 32, 1 << 18),
+            (jnp.float32, 32, 1 << 20))
+SMALL_HEADLINE = ((jnp.float32, 32, 2048), (jnp.bfloat16, 64, 1024), (jnp.float32, 32, 4096),
+                  (jnp.float32, 32, 8192))
 _CHECK_ROWS = 512
 # Triton launch configurations tried by --sweep: (block_rows, block_codes, num_warps, num_stages).
 _TRITON_SWEEP = ((64, 64, 4, 3), (128, 32, 4, 3), (128, 64, 4, 3), (128, 64, 8, 2), (128, 64, 8, 3),
@@ -39,34 +43,6 @@ def naive_lookup(z: jax.Array, codebook: jax.Array) -> jax.Array:
   dots = jnp.einsum("nd,kd->nk", z, codebook, preferred_element_type=jnp.float32)
   sqnorm = jnp.sum(jnp.square(codebook.astype(jnp.float32)), axis=1)
   return jnp.argmin(sqnorm[None, :] - 2.0 * dots, axis=1).astype(jnp.int32)
-
-
-def median_seconds(fn, input_sets, *, trials: int, calls_per_trial: int) -> float:
-  """Median over trials of the mean time per call, rotating input sets so that caches do not flatter small inputs."""
-  for inputs in input_sets:
-    jax.block_until_ready(fn(*inputs))
-  times = []
-  for _ in range(trials):
-    start = time.perf_counter()
-    results = [fn(*input_sets[call % len(input_sets)]) for call in range(calls_per_trial)]
-    jax.block_until_ready(results)
-    times.append((time.perf_counter() - start) / calls_per_trial)
-  return statistics.median(times)
-
-
-def matmul_ceiling_tflops(size: int, trials: int) -> float:
-  """Measured bf16 matmul rate on random `[size, size]` operands."""
-  keys = jax.random.split(jax.random.key(0), 4)
-  input_sets = [(jax.random.normal(keys[i], (size, size), jnp.bfloat16),
-                 jax.random.normal(keys[i + 1], (size, size), jnp.bfloat16)) for i in (0, 2)]
-  seconds = median_seconds(jax.jit(jnp.matmul), input_sets, trials=trials, calls_per_trial=5)
-  return 2 * size**3 / seconds / 1e12
-
-
-def extra_memory_mib(fn, *args) -> float:
-  """Temporaries plus outputs of the compiled function, in MiB (its inputs excluded)."""
-  analysis = jax.jit(fn).lower(*args).compile().memory_analysis()
-  return (analysis.temp_size_in_bytes + analysis.output_size_in_bytes) / 2**20
 
 
 def nearest_check(indices: jax.Array, z: jax.Array, codebook: jax.Array) -> float:
@@ -81,11 +57,16 @@ def nearest_check(indices: jax.Array, z: jax.Array, codebook: jax.Array) -> floa
   return float(jnp.max((chosen - jnp.min(distances, axis=1)) / scale))
 
 
-def implementations(sweep: bool, skip: tuple[str, ...]) -> dict[str, object]:
+def local_platform() -> str:
+  """The lowering platform of the default device ('cuda' for an NVIDIA GPU)."""
+  return "cuda" if jax.default_backend() == "gpu" else jax.default_backend()
+
+
+def implementations(sweep: bool, skip: tuple[str, ...], dim: int, dtype) -> dict[str, object]:
   """Lookups to time: naive XLA, chunked XLA, every Pallas backend that runs here (and Triton block variants)."""
   runnable = {"naive_xla": naive_lookup, "xla": functools.partial(codebook_lookup, implementation="xla")}
   for name in api.IMPLEMENTATIONS:
-    if name != "xla" and api.unavailable_reason(name, 256) is None:
+    if name != "xla" and api.unavailable_reason(name, local_platform(), dim, dtype) is None:
       runnable[name] = functools.partial(codebook_lookup, implementation=name)
   for name in skip:
     runnable.pop(name, None)
@@ -98,27 +79,27 @@ def implementations(sweep: bool, skip: tuple[str, ...]) -> dict[str, object]:
 
 
 def benchmark_shape(num_rows, dim, num_codes, dtype, ceiling, *, trials, device_bytes, sweep, skip):
-  rows = []
+  """Yields one row per implementation at this (N, D, K, dtype); each compiles once (its memory plan is read there)."""
   keys = jax.random.split(jax.random.key(dim * num_codes), 4)
   input_sets = [(jax.random.normal(keys[i], (num_rows, dim), dtype),
                  jax.random.normal(keys[i + 1], (num_codes, dim), dtype)) for i in (0, 2)]
   flops = 2 * num_rows * dim * num_codes
-  for name, fn in implementations(sweep, skip).items():
+  for name, fn in implementations(sweep, skip, dim, dtype).items():
     row = dict(dtype=jnp.dtype(dtype).name, D=dim, K=num_codes, impl=name)
     if name == "naive_xla" and num_rows * num_codes * 4 > 0.8 * device_bytes:
-      rows.append(dict(row, note=f"skipped: N x K float32 = {num_rows * num_codes * 4 / 2**30:.0f} GiB"))
+      yield dict(row, note=f"skipped: N x K float32 = {num_rows * num_codes * 4 / 2**30:.0f} GiB")
       continue
     try:
-      jitted = jax.jit(fn)
-      seconds = median_seconds(jitted, input_sets, trials=trials, calls_per_trial=5)
+      compiled = jax.jit(fn).lower(*input_sets[0]).compile()
+      memory = compiled.memory_analysis()
+      seconds = timing.median_seconds(compiled, input_sets, trials=trials, calls_per_trial=5)
       row.update(ms=seconds * 1e3, tflops=flops / seconds / 1e12, ceiling=flops / seconds / 1e12 / ceiling,
-                 mib=extra_memory_mib(fn, *input_sets[0]),
-                 check=nearest_check(jitted(*input_sets[0]), *input_sets[0]))
+                 mib=(memory.temp_size_in_bytes + memory.output_size_in_bytes) / 2**20,
+                 check=nearest_check(compiled(*input_sets[0]), *input_sets[0]))
     except Exception as error:  # a backend failing at one shape (e.g. out of memory) must not hide the others
       row["note"] = f"{type(error).__name__}: {str(error).splitlines()[0][:80]}"
-    rows.append(row)
     print(row, flush=True)
-  return rows
+    yield row
 
 
 def format_table(rows, ceiling) -> str:
@@ -149,7 +130,7 @@ def main():
   trials = 3 if small else 10
   device_bytes = jax.devices()[0].memory_stats().get("bytes_limit", 1 << 40) if not small else 1 << 40
   print(f"devices: {jax.devices()}  jax {jax.__version__}", flush=True)
-  ceiling = matmul_ceiling_tflops(1024 if small else 8192, trials)
+  ceiling = timing.matmul_tflops(jnp.bfloat16, 1024 if small else 8192, trials)
   rows = []
   for dtype in (jnp.float32, jnp.bfloat16):
     for dim, num_codes in shapes:

@@ -18,13 +18,12 @@ runs depth x steps times in one jitted loop, and its median time is divided by t
   python benchmarks/maskgit_sampling.py --small    # a 1-layer model on short sequences, under a minute on CPU
 """
 import argparse
-import statistics
-import time
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+import timing
 from jaxtok.decoders import masked_sampling
 from jaxtok.decoders import maskgit
 from jaxtok.nn import attention
@@ -38,23 +37,6 @@ SMALL = dict(model=dict(vocab_size=256, num_classes=10, width=64, depth=1, num_h
              lengths=(16, 32), batches=(8,), ceiling_size=512, repeats=3)
 NUM_STEPS = 8
 GUIDANCE_SCALE = 2.0
-
-
-def median_seconds(fn, argument_sets, repeats: int) -> float:
-  """Median over repeats of one call's wall time, after a warm-up call (which compiles)."""
-  jax.block_until_ready(fn(*argument_sets[0]))
-  times = []
-  for repeat in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*argument_sets[repeat % len(argument_sets)]))
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
-
-
-def matmul_ceiling_tflops(size: int, repeats: int) -> float:
-  """Measured bf16 matmul rate on random `[size, size]` operands."""
-  a, b = (jax.random.normal(key, (size, size), jnp.bfloat16) for key in jax.random.split(jax.random.key(0)))
-  return 2 * size**3 / median_seconds(jax.jit(jnp.matmul), [(a, b)], repeats) / 1e12
 
 
 def sampling_flops(model: maskgit.MaskedTokenTransformer, batch: int) -> float:
@@ -95,7 +77,7 @@ def attention_seconds(model: maskgit.MaskedTokenTransformer, batch: int, repeats
   def attention_loop(q, k, v):
     return jax.lax.fori_loop(0, model.depth * NUM_STEPS, lambda _, x: attention.attend(x, k, v), q)
 
-  return median_seconds(attention_loop, [(q, k, v)], repeats)
+  return timing.median_seconds(attention_loop, [(q, k, v)], trials=repeats)
 
 
 def benchmark(model, variables, sample, batch: int, ceiling: float, repeats: int) -> dict:
@@ -103,7 +85,7 @@ def benchmark(model, variables, sample, batch: int, ceiling: float, repeats: int
   length = model.sequence_length
   keys = jax.random.split(jax.random.key(length * batch), 2)
   labels = jnp.arange(batch, dtype=jnp.int32) % model.num_classes
-  seconds = median_seconds(sample, [(variables, key, labels) for key in keys], repeats)
+  seconds = timing.median_seconds(sample, [(variables, key, labels) for key in keys], trials=repeats)
   tokens = sample(variables, keys[0], labels)
   if not (tokens.shape == (batch, length) and bool(jnp.all((tokens >= 0) & (tokens < model.vocab_size)))):
     raise RuntimeError(f"sampler returned bad tokens: shape {tokens.shape}")
@@ -135,7 +117,7 @@ def main():
   small = args.small or jax.default_backend() != "gpu"
   config = SMALL if small else FULL
   print(f"devices: {jax.devices()}  jax {jax.__version__}", flush=True)
-  ceiling = matmul_ceiling_tflops(config["ceiling_size"], config["repeats"])
+  ceiling = timing.matmul_tflops(jnp.bfloat16, config["ceiling_size"], config["repeats"])
   rows = []
   for length in config["lengths"]:
     model, variables = build(config["model"], length)

@@ -12,13 +12,13 @@ cuDNN's throughput), forward and backward each. Backward time = (forward + backw
 """
 import argparse
 import json
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtok.kernels import sparse_attention as sa
+import timing
+from jaxtok.kernels import sparse_attention
 from jaxtok.kernels.sparse_attention import block_tables
 from jaxtok.kernels.sparse_attention import mask as mask_lib
 from jaxtok.kernels.sparse_attention import triton
@@ -29,15 +29,8 @@ TOKENS_PER_BATCH = 32768
 
 
 def time_ms(function, *args, repeats: int) -> float:
-  """Median wall time of `function(*args)` in milliseconds, after two warm-up calls."""
-  for _ in range(2):
-    jax.block_until_ready(function(*args))
-  samples = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(function(*args))
-    samples.append((time.perf_counter() - start) * 1e3)
-  return float(np.median(samples))
+  """Median wall time of `function(*args)` in milliseconds, after a warm-up call."""
+  return 1e3 * timing.median_seconds(function, [args], trials=repeats)
 
 
 def random_block_mask(seq_len: int, density: float, rng: np.random.Generator) -> mask_lib.BlockMask:
@@ -65,9 +58,12 @@ def measure(attention, inputs, repeats: int) -> tuple[float, float]:
 
 
 def sparse_attention_fn(mask, interpret: bool):
+  """The device's kernel, named explicitly so that a kernel that cannot run fails instead of timing XLA; the Triton
+  kernel in interpret mode off-device."""
   if interpret:
     return lambda q, k, v: triton.attention(q, k, v, mask, scale=q.shape[-1] ** -0.5, interpret=True)
-  return lambda q, k, v: sa.sparse_attention(q, k, v, mask, implementation="triton")
+  kernel = {"gpu": "triton", "tpu": "mosaic_tpu"}[jax.default_backend()]
+  return lambda q, k, v: sparse_attention(q, k, v, mask, implementation=kernel)
 
 
 def xla_masked_fn(mask):
@@ -83,30 +79,31 @@ def target(density: float) -> float | None:
 
 
 def run_configuration(seq_len, head_dim, masks, args, rng):
-  """Rows of results for one (sequence, head dim) over all masks."""
+  """Yields a row of results per mask for one (sequence, head dim), after timing the dense baselines."""
   batch = max(1, args.tokens // seq_len)
   shape = (batch, seq_len, args.heads, head_dim)
   inputs = [jnp.asarray(rng.normal(size=shape), jnp.bfloat16) for _ in range(3)]
   dense_flops = 4.0 * batch * args.heads * seq_len * seq_len * head_dim
-  dense_impl = "cudnn" if args.gpu else "xla"
-  cudnn = {causal: measure(lambda q, k, v: jax.nn.dot_product_attention(
-      q, k, v, is_causal=causal, implementation=dense_impl), inputs, args.repeats) for causal in (False, True)}
-  rows = []
+  dense_impl = "cudnn" if jax.default_backend() == "gpu" else "xla"
+  dense = lambda causal: measure(lambda q, k, v: jax.nn.dot_product_attention(
+      q, k, v, is_causal=causal, implementation=dense_impl), inputs, args.repeats)
+  cudnn = {False: dense(False)}
+  if any(name == "causal" for name, _ in masks):
+    cudnn[True] = dense(True)
   for name, mask in masks:
     density = float(block_tables.from_structured(mask, TILE, TILE).density())
-    sparse = measure(sparse_attention_fn(mask, not args.gpu), inputs, args.repeats)
+    sparse = measure(sparse_attention_fn(mask, not args.accelerator), inputs, args.repeats)
     xla = (measure(xla_masked_fn(mask), inputs, args.repeats) if seq_len <= args.max_xla_seq_len
            else (float("nan"),) * 2)
     baseline = cudnn[name == "causal"]
     tflops = lambda times, work: [work * factor / (ms * 1e9) for factor, ms in zip((1, 2.5), times)]
-    rows.append(dict(seq_len=seq_len, head_dim=head_dim, batch=batch, mask=name, density=density,
-                     sparse_ms=sparse, cudnn_ms=baseline, xla_ms=xla,
-                     sparse_tflops=tflops(sparse, dense_flops * density),
-                     cudnn_tflops=tflops(cudnn[False], dense_flops),
-                     speedup=[b / s for b, s in zip(baseline, sparse)],
-                     target=None if name == "causal" else target(density)))
     print(f"done S={seq_len} Dh={head_dim} {name}", flush=True)
-  return rows
+    yield dict(seq_len=seq_len, head_dim=head_dim, batch=batch, mask=name, density=density,
+               sparse_ms=sparse, cudnn_ms=baseline, xla_ms=xla,
+               sparse_tflops=tflops(sparse, dense_flops * density),
+               cudnn_tflops=tflops(cudnn[False], dense_flops),
+               speedup=[b / s for b, s in zip(baseline, sparse)],
+               target=None if name == "causal" else target(density))
 
 
 def print_table(rows, device: str) -> None:
@@ -129,13 +126,13 @@ def main() -> None:
   parser.add_argument("--output", help="also write the rows as JSON here")
   parser.add_argument("--repeats", type=int, default=None, help="timed calls per measurement")
   args = parser.parse_args()
-  args.gpu = jax.default_backend() == "gpu"
-  args.heads = HEADS if args.gpu else 2
-  args.tokens = TOKENS_PER_BATCH if args.gpu else 256
-  args.repeats = args.repeats or (20 if args.gpu else 2)
+  args.accelerator = jax.default_backend() in ("gpu", "tpu")
+  args.heads = HEADS if args.accelerator else 2
+  args.tokens = TOKENS_PER_BATCH if args.accelerator else 256
+  args.repeats = args.repeats or (20 if args.accelerator else 2)
   args.max_xla_seq_len = 16384
-  seq_lens, head_dims, densities = ((4096, 16384, 32768), (64, 128), (1.0, 0.5, 0.25, 0.125)) if args.gpu else (
-      (256,), (64,), (1.0, 0.25))
+  full = ((4096, 16384, 32768), (64, 128), (1.0, 0.5, 0.25, 0.125))
+  seq_lens, head_dims, densities = full if args.accelerator else ((256,), (64,), (1.0, 0.25))
   rng = np.random.default_rng(0)
   rows = []
   for seq_len in seq_lens:

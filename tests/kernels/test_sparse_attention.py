@@ -58,7 +58,8 @@ def _value_and_grads(attention, q, k, v, d_out):
 @functools.partial(jax.jit, static_argnames="backend")
 def _run_time_mask_results(q, k, v, d_out, allowed, backend):
   if backend == "triton":
-    attention = lambda q, k, v: triton.attention(q, k, v, allowed, scale=SCALE, block_sizes=SMALL_BLOCKS, interpret=True)
+    attention = lambda q, k, v: triton.attention(q, k, v, allowed, scale=SCALE, block_sizes=SMALL_BLOCKS,
+                                                 interpret=True)
   else:
     attention = lambda q, k, v: reference.attention(q, k, v, allowed, scale=SCALE)
   return _value_and_grads(attention, q, k, v, d_out)
