@@ -12,9 +12,11 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+import maskgit_sampling  # noqa: E402  pylint: disable=wrong-import-position
 import suite  # noqa: E402  pylint: disable=wrong-import-position
 import suite_report  # noqa: E402  pylint: disable=wrong-import-position
 import suite_sections  # noqa: E402  pylint: disable=wrong-import-position
+import tokenizer_train  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def _blocked_packages(root: pathlib.Path) -> pathlib.Path:
@@ -107,7 +109,6 @@ def _experiment(name: str, arg=None):
 @pytest.mark.parametrize("name", ["S-128", "B-64", "L-32"])
 def test_titok_sizes_are_the_experiment_configs(name):
   """The suite's TiTok is the experiment's, save the stage-1 decoder output (proxy codes) it times."""
-  import tokenizer_train  # pylint: disable=import-outside-toplevel
   model = tokenizer_train.build_model(name, small=False)
   config = _experiment("titok_imagenet", name).model
   for field in ("image_size", "patch_size", "num_latent_tokens", "token_dim", "encoder_size", "decoder_size",
@@ -118,7 +119,6 @@ def test_titok_sizes_are_the_experiment_configs(name):
 
 
 def test_maskgit_size_is_the_experiment_config():
-  import maskgit_sampling  # pylint: disable=import-outside-toplevel
   config = _experiment("maskgit_imagenet").model
   for field, value in maskgit_sampling.FULL["model"].items():
     assert value == config[field], field
