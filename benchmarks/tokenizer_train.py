@@ -1,7 +1,9 @@
-"""Train-step throughput and peak memory of TiTok stage 1, comparable with the official PyTorch TiTok.
+"""Train-step throughput and peak memory of TiTok stage 1, the same model as the official PyTorch TiTok anchor.
 
-The configuration of the official stage-1 recipe: ViT encoder and decoder, patch 16, 256x256 images, VQ with 4,096
-codes of dimension 12 and l2-normalised (cosine) lookup, a decoder predicting 1,024-way proxy-code logits per patch
+The official stage-1 model layer for layer (jaxtok's TiTok with `decoder_output="proxy_codes"`: class token,
+ln_pre, exact GELU, LayerNorm eps 1e-5, legacy token projection and proxy-code head; parameter counts equal the
+anchor's: 52,934,156 / 174,073,612 / 610,314,252, checked before timing): ViT encoder and decoder, patch 16,
+256x256 images, VQ with 4,096 codes of dimension 12 and l2-normalised (cosine) lookup, 1,024-way proxy-code logits
 (targets: a frozen 2D tokenizer's codes; random codes here, which costs the same), cross-entropy plus the quantizer
 loss, AdamW with global-norm gradient clipping, bf16 computation with float32 parameters. Each model runs in its own
 process so its peak memory is its own. Model FLOPs utilisation = 3 x forward matmul FLOPs per image
@@ -29,6 +31,7 @@ import optax
 from jaxtok.tokenizers import titok
 
 MODELS = {"S-128": ("small", 128), "B-64": ("base", 64), "L-32": ("large", 32)}
+OFFICIAL_STAGE1_PARAMETERS = {"S-128": 52_934_156, "B-64": 174_073_612, "L-32": 610_314_252}  # the anchor's models
 TORCH_REFERENCE_IMAGES_PER_SECOND = {"S-128": 1197.1, "B-64": 630.7, "L-32": 251.5}
 
 
@@ -36,7 +39,8 @@ def build_model(name: str, small: bool) -> titok.TiTok:
   size, tokens = MODELS[name]
   return titok.TiTok(image_size=32 if small else 256, patch_size=8 if small else 16, num_latent_tokens=tokens,
                      token_dim=12, encoder_size="micro" if small else size, decoder_size="micro" if small else size,
-                     quantizer={"name": "vq", "codebook_size": 4096, "distance": "cosine"},
+                     quantizer={"name": "vq", "codebook_size": 4096, "distance": "cosine", "commitment_cost": 0.25,
+                                "codebook_cost": 1.0},
                      decoder_output="proxy_codes", proxy_codebook_size=1024, dtype="bfloat16")
 
 
@@ -79,6 +83,10 @@ def run_one(name: str, batch: int, small: bool, steps: int) -> dict:
   codes = jax.random.randint(jax.random.PRNGKey(1), (batch, grid, grid), 0, model.proxy_codebook_size)
   variables = jax.jit(lambda r, x: nn.unbox(model.init(r, x)))(jax.random.PRNGKey(2), images[:1])
   params = variables.pop("params")
+  count = sum(x.size for x in jax.tree.leaves(params))
+  if not small and count != OFFICIAL_STAGE1_PARAMETERS[name]:
+    raise AssertionError(f"TiTok-{name} has {count:,} parameters, the official stage-1 model "
+                         f"{OFFICIAL_STAGE1_PARAMETERS[name]:,}.")
   state = dict(variables)
   optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(1e-4, b1=0.9, b2=0.99, weight_decay=1e-4))
   opt_state = optimizer.init(params)
@@ -98,7 +106,7 @@ def run_one(name: str, batch: int, small: bool, steps: int) -> dict:
           "images_per_second": images_per_second, "train_gflop_per_image": 3 * titok.flops_per_image(model) / 1e9,
           "model_tflops": train_tflops, "matmul_ceiling_tflops": ceiling, "mfu": train_tflops / ceiling,
           "peak_memory_gb": stats.get("peak_bytes_in_use", float("nan")) / 1e9,
-          "params_m": sum(x.size for x in jax.tree.leaves(params)) / 1e6, "device": str(jax.devices()[0])}
+          "params_m": count / 1e6, "device": str(jax.devices()[0])}
 
 
 def main() -> None:

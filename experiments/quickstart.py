@@ -3,9 +3,11 @@
   python -m jaxtok.main --config=experiments/quickstart.py --workdir=workdirs/quickstart
 
 32x32 crops -> 64 patches of 4x4 -> 32 latent tokens of an FSQ with 1024 codes (10 bits per token, 320 bits per
-image), ViT encoder and decoder of width 128 and depth 2. `input_embedding_scale = 0.1` starts the pixel and token
-embeddings small, which takes this small TiTok off the flat-patch plateau within a few hundred steps (see
-`jaxtok/tokenizers/titok.py`). Its 2D baseline is experiments/conv_vq_photos.py. `:smoke` shrinks it to a few steps.
+image), ViT encoder and decoder of width 128 and depth 2, in the official TiTok layout (class token, ln_pre, exact
+GELU, LayerNorm eps 1e-5, the legacy token projection) with the official non-legacy pixel head.
+`input_embedding_scale = 0.1` starts the pixel and token embeddings small, which takes this small TiTok off the
+flat-patch plateau within a few hundred steps (see `jaxtok/tokenizers/titok.py`). Its 2D baseline is
+experiments/conv_vq_photos.py. `:smoke` shrinks it to a few steps.
 """
 import ml_collections
 
@@ -25,6 +27,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.quantizer = ml_collections.ConfigDict({"name": "fsq", "levels": (8, 8, 8, 2)})
   config.model.decoder_output = "pixels"
   config.model.proxy_codebook_size = 1024
+  config.model.legacy_token_projection = True
   config.model.latent_attention = "full"
   config.model.token_dropout = "none"
   config.model.length_distribution = "powers_of_two"

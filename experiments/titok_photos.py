@@ -30,6 +30,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.quantizer = ml_collections.ConfigDict({"name": "fsq", "levels": (8, 8, 8, 2)})
   config.model.decoder_output = "pixels"
   config.model.proxy_codebook_size = 1024
+  config.model.legacy_token_projection = arg != "flex"  # the legacy reshape mixes tokens; causal latents need it off
   config.model.latent_attention = "causal" if arg == "flex" else "full"
   config.model.token_dropout = {"flex": "nested_dropout", "tail_drop": "tail_drop"}.get(arg, "none")
   config.model.length_distribution = "powers_of_two"
@@ -98,6 +99,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.num_latent_tokens = 8
     config.model.token_dropout = "nested_dropout"
     config.model.latent_attention = "causal"
+    config.model.legacy_token_projection = False
     config.data.batch_size = 4
     config.train.num_steps = 4
     config.train.log_every_steps = 2

@@ -1,5 +1,6 @@
-"""VQGAN-style 2D baseline at ImageNet scale (as MaskGIT uses): 256x256 images -> a 16x16 (f16) or 32x32 (f8) grid
-of tokens from a 1024-code VQ.
+"""The MaskGIT-VQGAN 2D baseline at ImageNet scale: 256x256 images -> a 16x16 grid (f16) of tokens from a 1024 x 256
+VQ, exactly the official model TiTok distils from (bytedance/1d-tokenizer `PretrainedTokenizer`, 54,515,587
+parameters); "f8" is jaxtok's variant with one level fewer (32x32 tokens).
 
   python -m jaxtok.main --config=experiments/vqgan_imagenet.py:f16 --workdir=gs://.../vqgan_f16 \
       --config.losses.perceptual_weight=0.1 --config.losses.perceptual_weights_path=/path/to/lpips_vgg.npz
@@ -22,7 +23,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.channel_multipliers = (1, 1, 2, 2, 4) if factor == "f16" else (1, 2, 2, 4)
   config.model.num_res_blocks = 2
   config.model.latent_dim = 256
-  config.model.quantizer = ml_collections.ConfigDict({"name": "vq", "codebook_size": 1024, "commitment_cost": 0.25})
+  config.model.quantizer = ml_collections.ConfigDict({"name": "vq", "codebook_size": 1024, "commitment_cost": 1.0,
+                                                      "codebook_cost": 0.25})  # the port's weights of the two terms
+  config.model.pixel_range = (-1.0, 1.0)
   config.model.dtype = "bfloat16"
 
   config.data = ml_collections.ConfigDict()

@@ -1,4 +1,4 @@
-"""VQGAN-style 2D baseline on the embedded photos, CPU-sized: 64x64 crops -> an 8x8 grid (f=8) of FSQ tokens with
+"""The MaskGIT-VQGAN 2D baseline on the embedded photos, CPU-sized: 64x64 crops -> an 8x8 grid (f=8) of FSQ tokens with
 32 codes: 64 tokens x 5 bits = 320 bits per image, equal to experiments/titok_photos.py's 32 tokens x 10 bits.
 
   python -m jaxtok.main --config=experiments/vqgan_photos.py --workdir=workdirs/vqgan_photos

@@ -10,7 +10,7 @@ from jaxtok import quantizers
 MODELS = {
     "conv_vq_autoencoder": "jaxtok.tokenizers.conv_vq:ConvVQAutoencoder",
     "titok": "jaxtok.tokenizers.titok:TiTok",
-    "vqgan": "jaxtok.tokenizers.vqgan:VQGAN",
+    "vqgan": "jaxtok.tokenizers.maskgit_vqgan:MaskGitVQGAN",  # the 2D baseline: MaskGIT's VQGAN
     "audio_tokenizer": "jaxtok.tokenizers.audio:AudioTokenizer",
 }
 

@@ -3,7 +3,8 @@
 Files: `dtypes` (computation dtype by name), `dense`, `embedding`, `normalization` (LayerNorm, l2-normalisation),
 `attention` (dense / block-sparse multi-head attention), `kv_cache` (static-shape cache for decoding),
 `transformer` (MLP and the transformer block), `position` (sine-cosine embeddings), `partitioned` (initialisers
-with logical axis names).
+with logical axis names), `maskgit_vqgan_conv` (MaskGIT-VQGAN's conv encoder / decoder, shared by the 2D tokenizer
+and TiTok's pixel decoder), `pixel_range` (the [-1, 1] <-> weights' pixel range maps).
 """
 from jaxtok.nn.attention import attend
 from jaxtok.nn.attention import MultiHeadAttention

@@ -1,9 +1,10 @@
 """Multi-head attention, the one attention layer of jaxtok: dense (cuDNN on GPU) or block-sparse, chosen by config.
 
 `attend` holds the math on already projected heads; `MultiHeadAttention` adds the projections and, for incremental
-decoding, reads and fills a `kv_cache.KVCache`. Dense attention goes through `jax.nn.dot_product_attention`; sparse attention through
-`jaxtok.kernels.sparse_attention`, which skips every key block the mask excludes. Rows with nothing to attend are
-zero on the sparse path, whereas the dense path averages their values as `jax.nn.dot_product_attention` does.
+decoding, reads and fills a `kv_cache.KVCache`. Dense attention goes through `jax.nn.dot_product_attention`; sparse
+attention through `jaxtok.kernels.sparse_attention`, which skips every key block the mask excludes. Rows with nothing
+to attend are zero on the sparse path, whereas the dense path averages their values as `jax.nn.dot_product_attention`
+does.
 """
 from typing import Any
 

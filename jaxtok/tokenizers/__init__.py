@@ -2,4 +2,4 @@
 from jaxtok.tokenizers.conv_vq import ConvVQAutoencoder
 from jaxtok.tokenizers.audio import AudioTokenizer
 from jaxtok.tokenizers.titok import TiTok
-from jaxtok.tokenizers.vqgan import VQGAN
+from jaxtok.tokenizers.maskgit_vqgan import MaskGitVQGAN

@@ -52,32 +52,33 @@ def keep_mask(keep_lengths: jax.Array, num_tokens: int) -> jax.Array:
   return jnp.arange(num_tokens)[None, :] < keep_lengths[:, None]
 
 
-def encoder_mask(num_patches: int, num_latents: int, latent_attention: str) -> np.ndarray | None:
-  """Self-attention mask over `[patches; latents]`, bool `[1, N + K, N + K]` (True = attend), or None for "full".
+def encoder_mask(num_context: int, num_latents: int, latent_attention: str) -> np.ndarray | None:
+  """Self-attention mask over `[context; latents]` (context: TiTok's class token and patches), bool
+  `[1, C + K, C + K]` (True = attend), or None for "full".
 
-  "causal": patches attend to patches only (so no latent leaks into another through them); latent i attends to
-  every patch and to latents 0..i.
+  "causal": context tokens attend to the context only (so no latent leaks into another through them); latent i
+  attends to the whole context and to latents 0..i.
   """
   if latent_attention == "full":
     return None
   if latent_attention != "causal":
     raise ValueError(f"latent_attention must be one of {LATENT_ATTENTIONS}, got {latent_attention!r}.")
-  total = num_patches + num_latents
+  total = num_context + num_latents
   mask = np.zeros((total, total), bool)
-  mask[:, :num_patches] = True
-  mask[num_patches:, num_patches:] = np.tril(np.ones((num_latents, num_latents), bool))
+  mask[:, :num_context] = True
+  mask[num_context:, num_context:] = np.tril(np.ones((num_latents, num_latents), bool))
   return mask[None]
 
 
-def decoder_mask(num_patches: int, kept: jax.Array) -> jax.Array:
-  """Self-attention mask over `[mask tokens; latents]` hiding dropped latents as keys.
+def decoder_mask(num_context: int, kept: jax.Array) -> jax.Array:
+  """Self-attention mask over `[context; latents]` hiding dropped latents as keys.
 
   Args:
-    num_patches: mask tokens N, all always visible.
+    num_context: tokens before the latents (TiTok's class token and mask tokens), all always visible.
     kept: bool `[batch, K]`, True for the latents an example keeps.
 
   Returns:
-    bool `[batch, 1, N + K, N + K]`.
+    bool `[batch, 1, C + K, C + K]`.
   """
-  keys = jnp.concatenate([jnp.ones((kept.shape[0], num_patches), bool), kept], axis=1)
+  keys = jnp.concatenate([jnp.ones((kept.shape[0], num_context), bool), kept], axis=1)
   return jnp.broadcast_to(keys[:, None, None, :], (kept.shape[0], 1, keys.shape[1], keys.shape[1]))

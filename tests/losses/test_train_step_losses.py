@@ -1,5 +1,7 @@
 """The train step with perceptual and adversarial terms: gradients, adaptive weight and discriminator schedule
 against direct computations."""
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -21,7 +23,7 @@ START = 1
 @pytest.fixture(scope="module")
 def setup():
   model = titok.TiTok(image_size=8, patch_size=4, num_latent_tokens=4, token_dim=3, encoder_size="micro",
-                      decoder_size="micro", quantizer={"name": "fsq", "levels": (5, 5, 5)})
+                      decoder_size="micro", quantizer={"name": "fsq", "levels": (5, 5, 5)}, decoder_output="pixels")
   images = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 8, 8, 3)), jnp.float32)
   losses = LossSettings(perceptual_weight=0.5, adversarial_weight=0.8, adversarial_start_step=START,
                         perceptual_params=perceptual.params_from_arrays(perceptual.random_perceptual_arrays(0, STAGES),
@@ -68,7 +70,7 @@ def test_adaptive_weight_and_loss_match_direct_gradients(setup):
   state = state.replace(step=jnp.asarray(START, jnp.int32))
   _, metrics = train_step(state, {"image": images})
   nll, gan, quantizer = direct_terms(model, losses, state, images)
-  last = lambda grads: grads["decoder"]["output"]["kernel"]
+  last = lambda grads: functools.reduce(lambda tree, key: tree[key], model.last_layer_path, grads)
   expected_weight = losses.adversarial_weight * np.linalg.norm(last(jax.jit(jax.grad(nll))(state.params))) / (
       np.linalg.norm(last(jax.jit(jax.grad(gan))(state.params))) + 1e-4)
   np.testing.assert_allclose(metrics["adaptive_weight"], expected_weight, rtol=1e-3)

@@ -12,8 +12,8 @@ IMAGE, PATCH, TOKENS = 16, 4, 8
 
 def make_model(**overrides):
   fields = dict(image_size=IMAGE, patch_size=PATCH, num_latent_tokens=TOKENS, token_dim=4, encoder_size="micro",
-                decoder_size="micro", quantizer={"name": "vq", "codebook_size": 16}, latent_attention="causal",
-                token_dropout="nested_dropout")
+                decoder_size="micro", quantizer={"name": "vq", "codebook_size": 16}, decoder_output="pixels",
+                legacy_token_projection=False, latent_attention="causal", token_dropout="nested_dropout")
   fields.update(overrides)
   return titok.TiTok(**fields)
 
@@ -141,7 +141,7 @@ def test_residual_quantizer_and_proxy_code_output():
 def test_parameters_carry_logical_axis_names(model_and_variables):
   _, variables = model_and_variables
   encoder = variables["params"]["encoder"]
-  assert encoder["patch_positions"].names == ("position", "embed")
+  assert encoder["positions"].names == ("position", "embed")
   assert encoder["patch_embedding"]["kernel"].names == ("patch", "embed")
   assert variables["params"]["decoder"]["output"]["kernel"].names == ("embed", "patch")
 
@@ -182,9 +182,13 @@ def test_bad_inputs_raise(model_and_variables):
 def test_flops_per_image_counts_forward_matmuls():
   """Against a direct count of every matmul in the forward pass, layer by layer (independent of the formula)."""
   model = make_model(image_size=32, patch_size=8, num_latent_tokens=4, token_dim=3)
-  patches, tokens, width, mlp = 16, 16 + 4, 32, 64
+  patches, tokens, width, mlp = 16, 1 + 16 + 4, 32, 64  # class token, patches, latents
   attention = 4 * tokens * width * width + 2 * tokens * tokens * width
   block = 2 * (attention + 2 * tokens * width * mlp)
   expected = (2 * block + 2 * patches * (8 * 8 * 3) * width + 2 * 4 * 3 * width  # encoder
-              + 2 * 4 * 3 * width + 2 * patches * width * (8 * 8 * 3))  # decoder
+              + 2 * 4 * 3 * width + 2 * patches * width * (8 * 8 * 3) + 2 * 32 * 32 * (3 * 3 * 3) * 3)  # decoder
   assert titok.flops_per_image(model) == expected
+  proxy = make_model(image_size=32, patch_size=8, num_latent_tokens=4, token_dim=3, decoder_output="proxy_codes",
+                     proxy_codebook_size=10)
+  head = 2 * patches * (width * 2 * width + 2 * width * 10)  # 1x1 conv to 2 * width, tanh, 1x1 conv to 10 logits
+  assert titok.flops_per_image(proxy) == expected - 2 * patches * width * (8 * 8 * 3) - 2 * 32 * 32 * 27 * 3 + head

@@ -12,7 +12,8 @@ from jaxtok.tokenizers import titok
 def test_curve_matches_direct_prefix_psnr(tmp_path):
   model = titok.TiTok(image_size=8, patch_size=4, num_latent_tokens=4, token_dim=3, encoder_size="micro",
                       decoder_size="micro", quantizer={"name": "fsq", "levels": (5, 5, 5)},
-                      latent_attention="causal", token_dropout="nested_dropout")
+                      decoder_output="pixels", legacy_token_projection=False, latent_attention="causal",
+                      token_dropout="nested_dropout")
   rng = np.random.default_rng(0)
   batches = [{"image": rng.uniform(-1, 1, (3, 8, 8, 3)).astype(np.float32)} for _ in range(2)]
   variables = model.init(jax.random.PRNGKey(0), jnp.asarray(batches[0]["image"]))

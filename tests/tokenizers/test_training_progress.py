@@ -28,7 +28,8 @@ def smooth_images(rng: np.random.Generator, batch: int) -> np.ndarray:
 def test_flexible_titok_learns():
   model = titok.TiTok(image_size=SIZE, patch_size=4, num_latent_tokens=8, token_dim=4, encoder_size="micro",
                       decoder_size="micro", quantizer={"name": "fsq", "levels": (8, 5, 5, 5)},
-                      latent_attention="causal", token_dropout="nested_dropout")
+                      decoder_output="pixels", legacy_token_projection=False, latent_attention="causal",
+                      token_dropout="nested_dropout")
   optimizer_config = ml_collections.ConfigDict(dict(learning_rate=3e-3, warmup_steps=20, end_learning_rate_fraction=0.1,
                                                     weight_decay=0.0, beta1=0.9, beta2=0.99, grad_clip_norm=1.0))
   num_steps = 300

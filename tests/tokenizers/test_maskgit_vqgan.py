@@ -1,15 +1,16 @@
-"""VQGAN-style 2D baseline: grid shapes for f=4 and f=8, round trip, bits per image, errors."""
+"""MaskGIT-VQGAN 2D baseline: grid shapes for f=4 and f=8, round trip, bits per image, errors (the official
+layer-for-layer match is tests/convert/test_official_tokenizers.py)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxtok.tokenizers import vqgan
+from jaxtok.tokenizers import maskgit_vqgan
 
 
 def make_model(multipliers=(1, 2, 2), quantizer=None):
-  return vqgan.VQGAN(base_channels=8, channel_multipliers=multipliers, num_res_blocks=1, latent_dim=3,
-                     quantizer=quantizer or {"name": "vq", "codebook_size": 32})
+  return maskgit_vqgan.MaskGitVQGAN(base_channels=8, channel_multipliers=multipliers, num_res_blocks=1, latent_dim=3,
+                                    quantizer=quantizer or {"name": "vq", "codebook_size": 32})
 
 
 def test_grid_shapes_and_round_trip():
@@ -40,4 +41,4 @@ def test_bad_inputs_raise():
   with pytest.raises(ValueError, match=r"divisible by 4, got shape \(1, 18, 16, 3\)"):
     model.init(jax.random.PRNGKey(0), jnp.zeros((1, 18, 16, 3)))
   with pytest.raises(ValueError, match="needs a `quantizer`"):
-    vqgan.VQGAN(quantizer=None).init(jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)))
+    maskgit_vqgan.MaskGitVQGAN(quantizer=None).init(jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)))
