@@ -112,12 +112,13 @@ def unit_confidence(log_probs: jax.Array, tokens: jax.Array, score: str) -> jax.
   return jnp.exp(chosen) - best_other
 
 
-def step_tables(settings: _Settings) -> dict[str, jax.Array]:
+def step_tables(num_steps: int, choice_temperature: float,
+                softmax_temperature_annealing: bool) -> dict[str, jax.Array]:
   """Per-step constants `[num_steps]` float32, computed in float64 on the host as the official code does:
   "noise_scale" = choice_temperature (1 - r), "softmax_temperature" = 0.5 + 0.8 (1 - r) when annealed, else 1."""
-  ratio = (np.arange(settings.num_steps, dtype=np.float64) + 1.0) / settings.num_steps
-  softmax_temperature = 0.5 + 0.8 * (1.0 - ratio) if settings.softmax_temperature_annealing else np.ones_like(ratio)
-  return {"noise_scale": jnp.asarray(settings.choice_temperature * (1.0 - ratio), jnp.float32),
+  ratio = (np.arange(num_steps, dtype=np.float64) + 1.0) / num_steps
+  softmax_temperature = 0.5 + 0.8 * (1.0 - ratio) if softmax_temperature_annealing else np.ones_like(ratio)
+  return {"noise_scale": jnp.asarray(choice_temperature * (1.0 - ratio), jnp.float32),
           "softmax_temperature": jnp.asarray(softmax_temperature, jnp.float32)}
 
 
@@ -191,7 +192,7 @@ def _sample(logits_fn: LogitsFn, key: jax.Array, class_labels: jax.Array, *, seq
   batch = class_labels.shape[0]
   shape = (batch, sequence_length) + (() if num_codebooks is None else (num_codebooks,))
   num_units = math.prod(shape[1:])
-  tables = step_tables(settings)
+  tables = step_tables(settings.num_steps, settings.choice_temperature, settings.softmax_temperature_annealing)
   tables["num_masked"] = jnp.asarray(schedules.masked_counts(settings.num_steps, num_units, settings.schedule,
                                                              settings.count_rule))
   tables["guidance_weight"] = guidance.guidance_weights(settings.num_steps, guidance_scale, guidance_schedule,

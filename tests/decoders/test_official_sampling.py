@@ -99,10 +99,8 @@ def test_guided_annealed_logits_equal_the_official_ones(case):
   logits_fn, labels = _stand_in_logits_fn(case), jnp.arange(3)
   weights = guidance.guidance_weights(num_steps, options["guidance_scale"], options["guidance_schedule"],
                                       options["guidance_power"])
-  settings = masked_sampling._Settings(  # pylint: disable=protected-access
-      mask_id=VOCAB, num_steps=num_steps, strategy="maskgit", score="logit", temperature=1.0, top_k=0, top_p=1.0,
-      choice_temperature=0.0, schedule="arccos", softmax_temperature_annealing=options["softmax_temperature_annealing"])
-  temperatures = masked_sampling.step_tables(settings)["softmax_temperature"]
+  temperatures = masked_sampling.step_tables(num_steps, 0.0, options["softmax_temperature_annealing"])[
+      "softmax_temperature"]
   inputs = np.concatenate([np.full((1, 3, length), VOCAB), case["trajectory"][:-1]])
   for step in range(num_steps):
     tokens = jnp.asarray(inputs[step], jnp.int32)
