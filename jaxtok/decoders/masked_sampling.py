@@ -9,7 +9,7 @@ by a confidence and the `schedules.masked_counts` least confident are (re)masked
 
 - `maskgit_sample` (Chang et al. 2022, "MaskGIT: Masked Generative Image Transformer", section 3.2, iterative
   decoding). Decoded units are never remasked. Its options, jaxtok's default first, then the official one of
-  1d-tokenizer's `ImageBert.generate` / `UViTBert.generate` (Yu et al. 2024, TiTok; `jaxtok.convert.
+  1d-tokenizer's `ImageBert.generate` / `UViTBert.generate` (Yu et al. 2024, TiTok; `jaxtok.convert.maskgit.
   generate_like_official` sets them all):
   * `schedule`: any `schedules.SCHEDULES` name, default "cosine"; official "arccos".
   * `count_rule`: "fix_at_least_one" (every step fixes >= 1 unit; T <= units) or official "maskgit"
