@@ -18,6 +18,8 @@ MODELS = {
 # `loss(tokens, labels, ...)` method (rngs "masking", "dropout") and a sampler in jaxtok.train.generator_sampling.
 GENERATORS = {
     "maskgit": "jaxtok.decoders.maskgit:MaskedTokenTransformer",
+    "image_bert": "jaxtok.decoders.image_bert:ImageBert",
+    "uvit_bert": "jaxtok.decoders.image_bert:UViTBert",
     "autoregressive": "jaxtok.decoders.autoregressive:CausalTokenTransformer",
 }
 

@@ -1,18 +1,37 @@
 """Samplers of masked token models: MaskGIT's iterative parallel decoding and discrete-diffusion samplers that remask.
 
 All samplers start from an all-mask sequence and run `num_steps` steps as one `lax.scan` (static shapes, no host
-round trip; jit the sampler with `functools.partial` around `logits_fn`). At every step the model gives logits of
-every unit (a position's codebook for multi-codebook tokens; `length * num_codebooks` units in all), filtered by
+round trip; jit the sampler with `functools.partial` around `logits_fn`). At every step s of T (r = (s + 1) / T)
+the model gives logits of every unit (a position's codebook for multi-codebook tokens; `length * num_codebooks` units
+in all), guided (`guidance`), optionally divided by an annealed softmax temperature, filtered by
 `logit_filters.filter_logits` (temperature, top-k, top-p); each masked unit draws a candidate token; units are ranked
-by a confidence and the `schedules.num_masked_after_step` least confident are (re)masked.
+by a confidence and the `schedules.masked_counts` least confident are (re)masked.
 
 - `maskgit_sample` (Chang et al. 2022, "MaskGIT: Masked Generative Image Transformer", section 3.2, iterative
-  decoding): confidence = log p(candidate) under the filtered distribution it was drawn from, plus
-  choice_temperature * (1 - (s + 1) / T) * Gumbel noise; decoded units are never remasked, so each step fixes
-  exactly the number of units the schedule says. A unit order independent of the draws (choice temperature large)
-  leaves every unit's marginal exactly the model's for an input-independent model; confidence order favours likely
-  tokens (a draw of low probability is remasked and drawn again).
-- `remasking_sample`, discrete diffusion with revisable tokens:
+  decoding). Decoded units are never remasked. Its options, jaxtok's default first, then the official one of
+  1d-tokenizer's `ImageBert.generate` / `UViTBert.generate` (Yu et al. 2024, TiTok; `jaxtok.convert.maskgit.
+  generate_like_official` sets them all):
+  * `schedule`: any `schedules.SCHEDULES` name, default "cosine"; official "arccos".
+  * `count_rule`: "fix_at_least_one" (every step fixes >= 1 unit; T <= units) or official "maskgit"
+    (max(1, min(masked - 1, floor(units * ratio))), a step may fix none; the last step decodes all).
+  * `token_sampling`: "categorical" draws each candidate from the filtered distribution; official
+    "annealed_gumbel" takes argmax(logits + tau_s Gumbel), tau_s = choice_temperature (1 - r): a draw at temperature
+    tau_s, greedy at the last step.
+  * `confidence`: "log_probability" = log p(candidate) under the filtered distribution; official "logit" = the
+    candidate's (filtered) logit, which also carries the per-unit normaliser. Either gets tau_s * Gumbel noise
+    (fresh noise, not the token draw's); tau_s = choice_temperature (1 - r) in both (official
+    `randomize_temperature`).
+  * `softmax_temperature_annealing`: official option (True in its ImageNet sampling script): logits / (0.5 + 0.8
+    (1 - r)) before the filters; default False.
+  * `guidance_schedule`: see `guidance` ("constant", official "linear" g s / T and "power-cosine" with
+    `guidance_power`, jaxtok's "linear-inclusive" g (s + 1) / T and "cosine").
+  Remaining differences from the official code: ties of the confidence at the cut-off mask exactly the scheduled
+  count here (the official `confidence <= cut_off` masks every tied unit); the Gumbel noise comes from JAX's PRNG,
+  so only `choice_temperature=0` reproduces the official tokens exactly (otherwise the same distribution); the
+  official code runs the unconditional pass only when the weight is non-zero, jaxtok always runs both (same result).
+  With the defaults, a unit order independent of the draws (choice temperature large) leaves every unit's marginal
+  exactly the model's for an input-independent model; confidence order favours likely tokens.
+- `remasking_sample`, discrete diffusion with revisable tokens (categorical draws, "fix_at_least_one" counts):
   * "easy_first": the adaptive decoding order of Discrete Diffusion VLA (Liang et al. 2025, "Discrete Diffusion VLA:
     Bringing Discrete Diffusion to Action Decoding in Vision-Language-Action Policies", section 3): the most
     confident units first, confidence the probability or the top-1 minus top-2 probability margin, no remasking.
@@ -30,9 +49,9 @@ by a confidence and the `schedules.num_masked_after_step` least confident are (r
   training signal there.
 
 Classifier-free guidance (Ho & Salimans 2022): with `null_class` given, every step runs the conditional and the
-null-class pass in ONE call of `logits_fn` (batch concatenated) and uses cond + w_s * (cond - uncond), w_s from
-`guidance_scale` and `guidance_schedule`. Randomness: example i uses `fold_in(key, i)`, then `fold_in(., step)`, so
-its result does not depend on the batch it is in.
+null-class pass in ONE call of `logits_fn` (batch concatenated) and mixes them with the step's weight
+(`guidance.guidance_weights`). Randomness: example i uses `fold_in(key, i)`, then `fold_in(., step)`, so its result
+does not depend on the batch it is in.
 """
 import functools
 import math
@@ -42,14 +61,17 @@ import einops
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jaxtok.decoders import guidance
 from jaxtok.decoders import logit_filters
 from jaxtok.decoders import schedules
 
 LogitsFn = Callable[[jax.Array, jax.Array], jax.Array]
-GUIDANCE_SCHEDULES = ("constant", "linear", "cosine")
 REMASKING_STRATEGIES = ("easy_first", "low_confidence", "secondary")
 SCORES = ("probability", "margin")
+TOKEN_SAMPLINGS = ("categorical", "annealed_gumbel")
+CONFIDENCES = ("log_probability", "logit")
 
 
 @flax.struct.dataclass
@@ -71,27 +93,12 @@ class _Settings:
   top_k: int = flax.struct.field(pytree_node=False)
   top_p: float = flax.struct.field(pytree_node=False)
   choice_temperature: float = flax.struct.field(pytree_node=False)
+  schedule: str = flax.struct.field(pytree_node=False)
+  count_rule: str = flax.struct.field(pytree_node=False, default="fix_at_least_one")
+  token_sampling: str = flax.struct.field(pytree_node=False, default="categorical")
+  softmax_temperature_annealing: bool = flax.struct.field(pytree_node=False, default=False)
   remask_threshold: float | jax.Array = 0.0
   remask_drop: float | jax.Array = 1.0
-
-
-def guidance_scale_at(step: jax.Array, num_steps: int, scale: float, schedule: str) -> jax.Array:
-  """Guidance weight at step `step` of `num_steps`, r = (step + 1) / num_steps: constant w, linear w r, or cosine
-  w (1 - cos(pi r)) / 2 (weak guidance early, full at the end, as in MUSE-style samplers)."""
-  if schedule not in GUIDANCE_SCHEDULES:
-    raise ValueError(f"guidance_schedule must be one of {GUIDANCE_SCHEDULES}, got {schedule!r}.")
-  ratio = (jnp.asarray(step, jnp.float32) + 1.0) / num_steps
-  if schedule == "constant":
-    return jnp.asarray(scale, jnp.float32)
-  if schedule == "linear":
-    return scale * ratio
-  return scale * 0.5 * (1.0 - jnp.cos(jnp.pi * ratio))
-
-
-def guided_logits(conditional: jax.Array, unconditional: jax.Array, scale: float | jax.Array) -> jax.Array:
-  """Classifier-free guidance: conditional + scale * (conditional - unconditional), float32."""
-  conditional, unconditional = conditional.astype(jnp.float32), unconditional.astype(jnp.float32)
-  return conditional + scale * (conditional - unconditional)
 
 
 def unit_confidence(log_probs: jax.Array, tokens: jax.Array, score: str) -> jax.Array:
@@ -105,24 +112,47 @@ def unit_confidence(log_probs: jax.Array, tokens: jax.Array, score: str) -> jax.
   return jnp.exp(chosen) - best_other
 
 
+def step_tables(num_steps: int, choice_temperature: float,
+                softmax_temperature_annealing: bool) -> dict[str, jax.Array]:
+  """Per-step constants `[num_steps]` float32, computed in float64 on the host as the official code does:
+  "noise_scale" = choice_temperature (1 - r), "softmax_temperature" = 0.5 + 0.8 (1 - r) when annealed, else 1."""
+  ratio = (np.arange(num_steps, dtype=np.float64) + 1.0) / num_steps
+  softmax_temperature = 0.5 + 0.8 * (1.0 - ratio) if softmax_temperature_annealing else np.ones_like(ratio)
+  return {"noise_scale": jnp.asarray(choice_temperature * (1.0 - ratio), jnp.float32),
+          "softmax_temperature": jnp.asarray(softmax_temperature, jnp.float32)}
+
+
 def _ranks_descending(values: jax.Array) -> jax.Array:
   """Rank of each entry of `values` `[n]` in descending order (0 = largest; ties by index)."""
   order = jnp.argsort(-values, stable=True)
   return jnp.zeros_like(order).at[order].set(jnp.arange(values.shape[0], dtype=order.dtype))
 
 
-def _example_step(settings: _Settings, step: jax.Array, num_masked: jax.Array, key: jax.Array, logits: jax.Array,
-                  units: jax.Array, committed_probability: jax.Array) -> tuple[jax.Array, jax.Array]:
+def draw_candidates(key: jax.Array, filtered: jax.Array, noise_scale: float | jax.Array,
+                    token_sampling: str) -> jax.Array:
+  """Candidate tokens `[...]` int32 of filtered logits `[..., vocab]`: "categorical" draws from softmax(filtered);
+  "annealed_gumbel" is argmax(filtered + noise_scale * Gumbel), a draw from softmax(filtered / noise_scale) (Gumbel
+  max), the argmax at noise_scale 0."""
+  if token_sampling == "categorical":
+    return jax.random.categorical(key, filtered, axis=-1)
+  return jnp.argmax(filtered + noise_scale * jax.random.gumbel(key, filtered.shape), axis=-1)
+
+
+def _example_step(settings: _Settings, step: jax.Array, num_masked: jax.Array, noise_scale: jax.Array,
+                  key: jax.Array, logits: jax.Array, units: jax.Array,
+                  committed_probability: jax.Array) -> tuple[jax.Array, jax.Array]:
   """One step for one example: logits `[units, vocab]`, units `[units]` int32 -> (units, committed_probability)."""
   sample_key, choice_key = jax.random.split(key)
   filtered = logit_filters.filter_logits(logits, temperature=settings.temperature, top_k=settings.top_k,
                                          top_p=settings.top_p)
   log_probs = jax.nn.log_softmax(filtered, axis=-1)
   is_masked = units == settings.mask_id
-  candidates = jnp.where(is_masked, jax.random.categorical(sample_key, filtered, axis=-1), units)
-  noise_scale = settings.choice_temperature * (1.0 - (step + 1.0) / settings.num_steps)
-  confidence = (unit_confidence(log_probs, candidates, settings.score)
-                + noise_scale * jax.random.gumbel(choice_key, units.shape))
+  candidates = jnp.where(is_masked, draw_candidates(sample_key, filtered, noise_scale, settings.token_sampling), units)
+  if settings.score == "logit":
+    score = jnp.take_along_axis(filtered, candidates[:, None], axis=-1)[:, 0]
+  else:
+    score = unit_confidence(log_probs, candidates, settings.score)
+  confidence = score + noise_scale * jax.random.gumbel(choice_key, units.shape)
   if settings.strategy != "low_confidence":
     confidence = jnp.where(is_masked, confidence, jnp.inf)
   keep = _ranks_descending(confidence) < units.shape[0] - num_masked
@@ -135,67 +165,75 @@ def _example_step(settings: _Settings, step: jax.Array, num_masked: jax.Array, k
   return jnp.where(keep, candidates, settings.mask_id), committed_probability
 
 
-def _validate(class_labels, sequence_length, mask_id, num_codebooks, num_steps, temperature, guidance_scale,
-              null_class) -> None:
+def _validate(class_labels, sequence_length, num_codebooks, guidance_scale, null_class, settings: _Settings) -> None:
   if class_labels.ndim != 1 or not jnp.issubdtype(class_labels.dtype, jnp.integer):
     raise ValueError(f"class_labels must be [batch] int, got shape {class_labels.shape} dtype {class_labels.dtype}.")
   if sequence_length < 1 or (num_codebooks is not None and num_codebooks < 1):
     raise ValueError(f"sequence_length and num_codebooks must be >= 1, got {sequence_length}, {num_codebooks}.")
-  if num_steps < 1:
-    raise ValueError(f"num_steps must be >= 1, got {num_steps}.")
-  if not temperature > 0:
-    raise ValueError(f"temperature must be > 0, got {temperature}.")
+  if settings.num_steps < 1:
+    raise ValueError(f"num_steps must be >= 1, got {settings.num_steps}.")
+  if not settings.temperature > 0:
+    raise ValueError(f"temperature must be > 0, got {settings.temperature}.")
+  if not 0 < settings.top_p <= 1:
+    raise ValueError(f"top_p must lie in (0, 1] (1 = off), got {settings.top_p}.")
+  if settings.choice_temperature < 0:
+    raise ValueError(f"choice_temperature must be >= 0, got {settings.choice_temperature}.")
   if null_class is None and not (isinstance(guidance_scale, (int, float)) and guidance_scale == 0):
     raise ValueError(f"guidance_scale={guidance_scale} needs null_class (the unconditional label), got None.")
-  if mask_id < 0:
-    raise ValueError(f"mask_id must be >= 0, got {mask_id}.")
+  if settings.mask_id < 0:
+    raise ValueError(f"mask_id must be >= 0, got {settings.mask_id}.")
 
 
 def _sample(logits_fn: LogitsFn, key: jax.Array, class_labels: jax.Array, *, sequence_length: int,
-            num_codebooks: int | None, schedule: str, guidance_scale: float, guidance_schedule: str,
+            num_codebooks: int | None, guidance_scale: float, guidance_schedule: str, guidance_power: float,
             null_class: int | None, return_trajectory: bool, settings: _Settings) -> SamplerOutput:
   """The step loop shared by all samplers, as one `lax.scan`."""
-  _validate(class_labels, sequence_length, settings.mask_id, num_codebooks, settings.num_steps,
-            settings.temperature, guidance_scale, null_class)
+  _validate(class_labels, sequence_length, num_codebooks, guidance_scale, null_class, settings)
   batch = class_labels.shape[0]
   shape = (batch, sequence_length) + (() if num_codebooks is None else (num_codebooks,))
   num_units = math.prod(shape[1:])
-  counts = jnp.asarray(schedules.masked_counts(settings.num_steps, num_units, schedule))
-  guidance_scale_at(0, settings.num_steps, guidance_scale, guidance_schedule)  # validates the schedule name early
+  tables = step_tables(settings.num_steps, settings.choice_temperature, settings.softmax_temperature_annealing)
+  tables["num_masked"] = jnp.asarray(schedules.masked_counts(settings.num_steps, num_units, settings.schedule,
+                                                             settings.count_rule))
+  tables["guidance_weight"] = guidance.guidance_weights(settings.num_steps, guidance_scale, guidance_schedule,
+                                                        guidance_power)
   example_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(batch))
 
-  def model_logits(tokens, step):
+  def model_logits(tokens, table):
     if null_class is None:
       logits = logits_fn(tokens, class_labels)
     else:
       null_labels = jnp.full_like(class_labels, null_class)
       both = logits_fn(jnp.concatenate([tokens, tokens]), jnp.concatenate([class_labels, null_labels]))
-      scale = guidance_scale_at(step, settings.num_steps, guidance_scale, guidance_schedule)
-      logits = guided_logits(both[:batch], both[batch:], scale)
+      logits = guidance.guided_logits(both[:batch], both[batch:], table["guidance_weight"], guidance_schedule)
     if logits.shape[:-1] != shape or not 0 < logits.shape[-1] <= settings.mask_id:
       raise ValueError(f"logits_fn must return [*{shape}, vocab] with vocab <= mask_id={settings.mask_id}, got "
                        f"{logits.shape}.")
-    return einops.rearrange(logits.astype(jnp.float32), "b ... v -> b (...) v")
+    logits = logits.astype(jnp.float32) / table["softmax_temperature"]
+    return einops.rearrange(logits, "b ... v -> b (...) v")
 
-  def step_fn(carry, step):
-    tokens, committed_probability = carry
+  def step_fn(carry, step_and_table):
+    (tokens, committed_probability), (step, table) = carry, step_and_table
     step_keys = jax.vmap(lambda example_key: jax.random.fold_in(example_key, step))(example_keys)
-    units, committed_probability = jax.vmap(functools.partial(_example_step, settings, step, counts[step]))(
-        step_keys, model_logits(tokens, step), tokens.reshape(batch, num_units), committed_probability)
+    one_step = functools.partial(_example_step, settings, step, table["num_masked"], table["noise_scale"])
+    units, committed_probability = jax.vmap(one_step)(step_keys, model_logits(tokens, table),
+                                                      tokens.reshape(batch, num_units), committed_probability)
     tokens = units.reshape(shape)
     return (tokens, committed_probability), (tokens if return_trajectory else None)
 
   initial = (jnp.full(shape, settings.mask_id, jnp.int32), jnp.zeros((batch, num_units), jnp.float32))
-  (tokens, _), trajectory = jax.lax.scan(step_fn, initial, jnp.arange(settings.num_steps))
+  (tokens, _), trajectory = jax.lax.scan(step_fn, initial, (jnp.arange(settings.num_steps), tables))
   return SamplerOutput(tokens=tokens, trajectory=trajectory)
 
 
 def maskgit_sample(logits_fn: LogitsFn, key: jax.Array, class_labels: jax.Array, *, sequence_length: int,
                    mask_id: int, num_codebooks: int | None = None, num_steps: int = 8, schedule: str = "cosine",
-                   temperature: float = 1.0, choice_temperature: float = 4.5, guidance_scale: float = 0.0,
-                   guidance_schedule: str = "constant", null_class: int | None = None, top_k: int = 0,
-                   top_p: float = 1.0, return_trajectory: bool = False) -> SamplerOutput:
-  """MaskGIT iterative decoding.
+                   count_rule: str = "fix_at_least_one", temperature: float = 1.0, choice_temperature: float = 4.5,
+                   token_sampling: str = "categorical", confidence: str = "log_probability",
+                   softmax_temperature_annealing: bool = False, guidance_scale: float = 0.0,
+                   guidance_schedule: str = "constant", guidance_power: float = 3.0, null_class: int | None = None,
+                   top_k: int = 0, top_p: float = 1.0, return_trajectory: bool = False) -> SamplerOutput:
+  """MaskGIT iterative decoding (the options and their official values: see the module docstring).
 
   Args:
     logits_fn: `(tokens [b, L(, C)] int32, class_labels [b] int32) -> logits [b, L(, C), vocab]`, vocab <= mask_id.
@@ -203,21 +241,31 @@ def maskgit_sample(logits_fn: LogitsFn, key: jax.Array, class_labels: jax.Array,
     class_labels: `[batch]` int.
     sequence_length: L. num_codebooks: C, or None for `[b, L]` tokens.
     mask_id: the mask token id.
-    num_steps: T <= L * C. schedule: a `schedules.SCHEDULES` name.
+    num_steps: T (<= L * C under count_rule "fix_at_least_one"). schedule: a `schedules.SCHEDULES` name.
+    count_rule: a `schedules.COUNT_RULES` name.
     temperature, top_k, top_p: filters of the token distribution (`logit_filters.filter_logits`).
-    choice_temperature: Gumbel noise on the confidences, annealed linearly to 0 over the steps.
-    guidance_scale, guidance_schedule, null_class: classifier-free guidance, on whenever null_class is given (two
-      passes per step); guidance_scale may then be traced.
+    choice_temperature: tau, Gumbel noise on the confidences (and on the logits for "annealed_gumbel"), annealed
+      linearly to 0 over the steps as tau (1 - (s + 1) / T).
+    token_sampling: "categorical" or "annealed_gumbel". confidence: "log_probability" or "logit".
+    softmax_temperature_annealing: divide the logits by 0.5 + 0.8 (1 - (s + 1) / T) at step s.
+    guidance_scale, guidance_schedule, guidance_power, null_class: classifier-free guidance (`guidance`), on
+      whenever null_class is given (two passes per step); guidance_scale may then be traced.
     return_trajectory: also return the tokens after every step.
 
   Returns:
     `SamplerOutput`.
   """
-  settings = _Settings(mask_id=mask_id, num_steps=num_steps, strategy="maskgit", score="probability",
-                       temperature=temperature, top_k=top_k, top_p=top_p, choice_temperature=choice_temperature,
-                       remask_threshold=0.0, remask_drop=1.0)
+  if token_sampling not in TOKEN_SAMPLINGS:
+    raise ValueError(f"token_sampling must be one of {TOKEN_SAMPLINGS}, got {token_sampling!r}.")
+  if confidence not in CONFIDENCES:
+    raise ValueError(f"confidence must be one of {CONFIDENCES}, got {confidence!r}.")
+  settings = _Settings(mask_id=mask_id, num_steps=num_steps, strategy="maskgit",
+                       score="probability" if confidence == "log_probability" else "logit", temperature=temperature,
+                       top_k=top_k, top_p=top_p, choice_temperature=choice_temperature, schedule=schedule,
+                       count_rule=count_rule, token_sampling=token_sampling,
+                       softmax_temperature_annealing=bool(softmax_temperature_annealing))
   return _sample(logits_fn, key, class_labels, sequence_length=sequence_length, num_codebooks=num_codebooks,
-                 schedule=schedule, guidance_scale=guidance_scale, guidance_schedule=guidance_schedule,
+                 guidance_scale=guidance_scale, guidance_schedule=guidance_schedule, guidance_power=guidance_power,
                  null_class=null_class, return_trajectory=return_trajectory, settings=settings)
 
 
@@ -225,8 +273,9 @@ def remasking_sample(logits_fn: LogitsFn, key: jax.Array, class_labels: jax.Arra
                      mask_id: int, num_codebooks: int | None = None, strategy: str = "low_confidence",
                      score: str = "probability", num_steps: int = 8, schedule: str = "cosine",
                      temperature: float = 1.0, choice_temperature: float = 0.0, guidance_scale: float = 0.0,
-                     guidance_schedule: str = "constant", null_class: int | None = None, top_k: int = 0,
-                     top_p: float = 1.0, remask_threshold: float = 0.1, remask_drop: float = 0.3,
+                     guidance_schedule: str = "constant", guidance_power: float = 3.0,
+                     null_class: int | None = None, top_k: int = 0, top_p: float = 1.0,
+                     remask_threshold: float = 0.1, remask_drop: float = 0.3,
                      return_trajectory: bool = False) -> SamplerOutput:
   """Discrete diffusion sampling with adaptive order and remasking (see the module docstring).
 
@@ -242,7 +291,7 @@ def remasking_sample(logits_fn: LogitsFn, key: jax.Array, class_labels: jax.Arra
     raise ValueError(f"score must be one of {SCORES}, got {score!r}.")
   settings = _Settings(mask_id=mask_id, num_steps=num_steps, strategy=strategy, score=score,
                        temperature=temperature, top_k=top_k, top_p=top_p, choice_temperature=choice_temperature,
-                       remask_threshold=remask_threshold, remask_drop=remask_drop)
+                       schedule=schedule, remask_threshold=remask_threshold, remask_drop=remask_drop)
   return _sample(logits_fn, key, class_labels, sequence_length=sequence_length, num_codebooks=num_codebooks,
-                 schedule=schedule, guidance_scale=guidance_scale, guidance_schedule=guidance_schedule,
+                 guidance_scale=guidance_scale, guidance_schedule=guidance_schedule, guidance_power=guidance_power,
                  null_class=null_class, return_trajectory=return_trajectory, settings=settings)

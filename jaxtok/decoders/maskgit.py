@@ -1,6 +1,11 @@
-"""Masked token transformer of MaskGIT (Chang et al. 2022, "MaskGIT: Masked Generative Image Transformer"): a
-bidirectional transformer over token ids that predicts the masked ones, class-conditional with a null class for
-classifier-free guidance (Ho & Salimans 2022), with its masking and loss.
+"""jaxtok's masked token transformer for MaskGIT (Chang et al. 2022, "MaskGIT: Masked Generative Image Transformer"):
+a bidirectional transformer over token ids that predicts the masked ones, class-conditional with a null class for
+classifier-free guidance (Ho & Salimans 2022), with the masking and loss every masked generator shares.
+
+`MaskedTokenTransformer` is jaxtok's own design, not an official model: pre-LN blocks (tanh GELU, LayerNorm eps
+1e-6) with a final LayerNorm, separate token and class tables, multi-codebook tokens. The official generators of
+1d-tokenizer (post-LN `ImageBert`, U-ViT `UViTBert`) are `jaxtok.decoders.image_bert`'s; all share
+`masked_generator_loss`.
 
 Tokens are 1D sequences (TiTok) or flattened 2D grids `[batch, length]`, or multi-codebook tokens
 `[batch, length, num_codebooks]` whose embeddings are summed per position and which get one output head per codebook.
@@ -120,18 +125,6 @@ class MaskedTokenTransformer(nn.Module):
   def null_class(self) -> int:
     return self.num_classes
 
-  def _check_inputs(self, tokens: jax.Array, class_labels: jax.Array) -> None:
-    _check_int("tokens", tokens)
-    _check_int("class_labels", class_labels)
-    expected = ((tokens.shape[0], self.sequence_length, self.num_codebooks),)
-    if self.num_codebooks == 1:
-      expected = ((tokens.shape[0], self.sequence_length),) + expected
-    if tokens.shape not in expected:
-      raise ValueError(f"tokens must have shape [batch, {self.sequence_length}"
-                       f"{', ' + str(self.num_codebooks) if self.num_codebooks > 1 else ''}], got {tokens.shape}.")
-    if class_labels.shape != tokens.shape[:1]:
-      raise ValueError(f"class_labels must have shape [batch] = {tokens.shape[:1]}, got {class_labels.shape}.")
-
   def _embed(self, tokens: jax.Array, class_labels: jax.Array, compute_dtype) -> jax.Array:
     """Summed codebook embeddings plus positions, after the class token: `[batch, 1 + L, width]` in compute_dtype."""
     per_codebook = tokens.reshape(*tokens.shape[:2], self.num_codebooks)
@@ -159,7 +152,7 @@ class MaskedTokenTransformer(nn.Module):
       float32 logits `[batch, L, vocab_size]` for `[batch, L]` tokens, `[batch, L, C, vocab_size]` for
       `[batch, L, C]` tokens (the mask id is never predicted).
     """
-    self._check_inputs(tokens, class_labels)
+    check_generator_inputs(tokens, class_labels, self.sequence_length, self.num_codebooks)
     compute_dtype = jnn.compute_dtype(self.dtype)
     x = self._embed(tokens, class_labels, compute_dtype)
     x = jnn.layer_norm(compute_dtype, "embedding_norm")(x)
@@ -178,18 +171,42 @@ class MaskedTokenTransformer(nn.Module):
 
   def loss(self, tokens: jax.Array, class_labels: jax.Array, *, train: bool = True, schedule: str = "cosine",
            label_smoothing: float = 0.1, class_dropout: float = 0.1) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Masked-token training loss of clean `tokens` (ids in [0, vocab_size)) and `class_labels` `[batch]`.
+    """`masked_generator_loss` of this model (the runner's training loss)."""
+    return masked_generator_loss(self, tokens, class_labels, train=train, schedule=schedule,
+                                 label_smoothing=label_smoothing, class_dropout=class_dropout)
 
-    Uses rng stream "masking" (mask positions and class dropout) and, when `train`, "dropout". class_dropout may
-    be traced.
-    Returns `masked_token_loss`'s (loss, metrics).
-    """
-    if isinstance(class_dropout, (int, float)) and not 0.0 <= class_dropout <= 1.0:
-      raise ValueError(f"class_dropout must lie in [0, 1], got {class_dropout}.")
-    self._check_inputs(tokens, class_labels)
-    mask_key, class_key = jax.random.split(self.make_rng("masking"))
-    masked_tokens, is_masked = mask_tokens(mask_key, tokens, schedule, self.mask_id)
-    drop_class = jax.random.bernoulli(class_key, class_dropout, class_labels.shape)
-    class_labels = jnp.where(drop_class, jnp.asarray(self.null_class, class_labels.dtype), class_labels)
-    logits = self(masked_tokens, class_labels, train=train)
-    return masked_token_loss(logits, tokens, is_masked, label_smoothing)
+
+def check_generator_inputs(tokens: jax.Array, class_labels: jax.Array, sequence_length: int,
+                           num_codebooks: int = 1) -> None:
+  """ValueError unless tokens are int `[batch, L]` (or `[batch, L, C]`) and class_labels int `[batch]`."""
+  _check_int("tokens", tokens)
+  _check_int("class_labels", class_labels)
+  expected = ((tokens.shape[0], sequence_length, num_codebooks),)
+  if num_codebooks == 1:
+    expected = ((tokens.shape[0], sequence_length),) + expected
+  if tokens.shape not in expected:
+    raise ValueError(f"tokens must have shape [batch, {sequence_length}"
+                     f"{', ' + str(num_codebooks) if num_codebooks > 1 else ''}], got {tokens.shape}.")
+  if class_labels.shape != tokens.shape[:1]:
+    raise ValueError(f"class_labels must have shape [batch] = {tokens.shape[:1]}, got {class_labels.shape}.")
+
+
+def masked_generator_loss(model: nn.Module, tokens: jax.Array, class_labels: jax.Array, *, train: bool,
+                          schedule: str, label_smoothing: float,
+                          class_dropout: float | jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Masked-token training loss of a bound masked generator (`sequence_length`, `num_codebooks`, `mask_id`,
+  `null_class`, called as `model(tokens, class_labels, train=...)`) on clean `tokens` (ids in [0, vocab_size)) and
+  `class_labels` `[batch]`.
+
+  Uses rng stream "masking" (mask positions and class dropout) and, when `train`, "dropout". class_dropout may be
+  traced. Returns `masked_token_loss`'s (loss, metrics).
+  """
+  if isinstance(class_dropout, (int, float)) and not 0.0 <= class_dropout <= 1.0:
+    raise ValueError(f"class_dropout must lie in [0, 1], got {class_dropout}.")
+  check_generator_inputs(tokens, class_labels, model.sequence_length, model.num_codebooks)
+  mask_key, class_key = jax.random.split(model.make_rng("masking"))
+  masked_tokens, is_masked = mask_tokens(mask_key, tokens, schedule, model.mask_id)
+  drop_class = jax.random.bernoulli(class_key, class_dropout, class_labels.shape)
+  class_labels = jnp.where(drop_class, jnp.asarray(model.null_class, class_labels.dtype), class_labels)
+  logits = model(masked_tokens, class_labels, train=train)
+  return masked_token_loss(logits, tokens, is_masked, label_smoothing)

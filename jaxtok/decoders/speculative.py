@@ -93,6 +93,20 @@ def group_acceptance_probability(target: jax.Array, draft: jax.Array, tokens: ja
   return acceptance_probability(jnp.sum(jnp.where(group, target, 0.0), -1), jnp.sum(jnp.where(group, draft, 0.0), -1))
 
 
+def check_same_vocabulary(target: ar_sampling.TokenModel, draft: ar_sampling.TokenModel, class_labels: jax.Array,
+                          capacity: int) -> None:
+  """ValueError unless the draft's logits are over the target's vocabulary (read from the shapes of their `init`
+  under `jax.eval_shape`: nothing is computed)."""
+  def vocab(model):
+    logits = jax.eval_shape(lambda params, labels: model.init(params, labels, capacity)[0], model.params, class_labels)
+    return logits.shape[-1]
+
+  target_vocab, draft_vocab = vocab(target), vocab(draft)
+  if target_vocab != draft_vocab:
+    raise ValueError(f"the draft must share the target's vocabulary: target vocab {target_vocab}, draft vocab "
+                     f"{draft_vocab}.")
+
+
 def _check(class_labels, *, sequence_length, temperature, top_k, top_p, name, value):
   ar_sampling.check_sampling_arguments(class_labels, sequence_length=sequence_length, temperature=temperature,
                                        top_k=top_k, top_p=top_p)
@@ -180,6 +194,7 @@ def speculative_sample(target: ar_sampling.TokenModel, draft: ar_sampling.TokenM
   """
   _check(class_labels, sequence_length=sequence_length, temperature=temperature, top_k=top_k, top_p=top_p,
          name="gamma", value=gamma)
+  check_same_vocabulary(target, draft, class_labels, sequence_length)
   return ar_sampling.timed(_speculative, ar_sampling.guided(target, guidance_scale, null_class),
                            ar_sampling.guided(draft, guidance_scale, null_class), key, class_labels,
                            sequence_length=sequence_length, gamma=gamma, temperature=float(temperature), top_k=top_k,

@@ -170,5 +170,6 @@ def tree_sample(target: ar_sampling.TokenModel, draft: ar_sampling.TokenModel, k
   for name, model in (("target", target), ("draft", draft)):
     if model.tree_logits_fn is None or model.keep_path is None:
       raise ValueError(f"the {name} TokenModel needs tree_logits_fn and keep_path for tree verification.")
+  speculative.check_same_vocabulary(target, draft, class_labels, sequence_length)
   return ar_sampling.timed(_tree, target, draft, key, class_labels, sequence_length=sequence_length, parents=parents,
                            temperature=float(temperature), top_k=top_k, top_p=float(top_p))

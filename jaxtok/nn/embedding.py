@@ -4,7 +4,10 @@ import jax
 import jax.numpy as jnp
 
 
-def embedding(module: nn.Module, name: str, shape: tuple[int, ...], axes: tuple[str | None, ...]) -> jax.Array:
-  """A learned embedding parameter of `shape`, N(0, 1 / shape[-1]) as TiTok, float32, with logical axes `axes`."""
-  init = nn.with_logical_partitioning(nn.initializers.normal(shape[-1]**-0.5), axes)
+def embedding(module: nn.Module, name: str, shape: tuple[int, ...], axes: tuple[str | None, ...],
+              stddev: float | None = None) -> jax.Array:
+  """A learned embedding parameter of `shape`, N(0, stddev^2) (default 1 / shape[-1], as TiTok; BERT's 0.02),
+  float32, with logical axes `axes`."""
+  stddev = shape[-1]**-0.5 if stddev is None else stddev
+  init = nn.with_logical_partitioning(nn.initializers.normal(stddev), axes)
   return module.param(name, init, shape, jnp.float32)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from jaxtok.decoders import guidance
 from jaxtok.decoders import logit_filters
 from jaxtok.decoders import masked_sampling
 from jaxtok.decoders import maskgit
@@ -204,15 +205,14 @@ def test_guidance_scale_zero_equals_conditional_model():
 
   guided = jax.jit(lambda key, scale: masked_sampling.maskgit_sample(
       recording_fn, key, LABELS, sequence_length=6, mask_id=MASK, num_steps=4, guidance_scale=scale,
-      guidance_schedule="linear", null_class=NULL).tokens)
+      guidance_schedule="linear-inclusive", null_class=NULL).tokens)
   plain = _plain(jax.random.key(5), LABELS).tokens
   np.testing.assert_array_equal(guided(jax.random.key(5), 0.0), plain)
   assert batch_sizes == [2 * len(LABELS)]  # the conditional and null passes run as one batched call
   assert np.any(np.asarray(guided(jax.random.key(5), 3.0)) != np.asarray(plain))
   cond, uncond = jnp.array([1.0, 2.0]), jnp.array([0.5, 3.0])
-  np.testing.assert_allclose(masked_sampling.guided_logits(cond, uncond, 2.0), [2.0, 0.0])
-  np.testing.assert_allclose([masked_sampling.guidance_scale_at(s, 4, 2.0, "linear") for s in range(4)],
-                             [0.5, 1.0, 1.5, 2.0])
+  np.testing.assert_allclose(guidance.guided_logits(cond, uncond, 2.0), [2.0, 0.0])
+  np.testing.assert_allclose(guidance.guidance_weights(4, 2.0, "linear-inclusive"), [0.5, 1.0, 1.5, 2.0])
 
 
 def test_fixed_key_is_deterministic_and_examples_ignore_their_batch():

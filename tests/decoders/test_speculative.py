@@ -131,3 +131,14 @@ def test_bad_arguments_raise(chains):
     speculative.speculative_sample(target, draft, jax.random.key(0), LABELS[:4].reshape(2, 2), sequence_length=3)
   with pytest.raises(ValueError, match="null_class"):
     speculative.jacobi_sample(target, jax.random.key(0), LABELS[:2], sequence_length=3, guidance_scale=2.0)
+
+
+def test_draft_with_another_vocabulary_raises_naming_both_sizes(chains):
+  target, _ = chains
+  rng = np.random.default_rng(0)
+  wider = markov.markov_model(rng.normal(size=(2, 4)), rng.normal(size=(LENGTH, 4, 4)))
+  with pytest.raises(ValueError, match="target vocab 3, draft vocab 4"):
+    speculative.speculative_sample(target, wider, jax.random.key(0), LABELS[:2], sequence_length=LENGTH)
+  with pytest.raises(ValueError, match="target vocab 4, draft vocab 3"):
+    speculative.speculative_sample(wider, target, jax.random.key(0), LABELS[:2], sequence_length=LENGTH,
+                                   guidance_scale=1.5, null_class=0)

@@ -78,3 +78,11 @@ def test_bad_arguments_raise(chains):
   plain = ar_sampling.TokenModel(target.params, target.init, target.logits_fn, target.rollback)
   with pytest.raises(ValueError, match="tree_logits_fn"):
     tree_speculative.tree_sample(plain, draft, jax.random.key(0), LABELS[:2], sequence_length=3, parents=TREE)
+
+
+def test_draft_with_another_vocabulary_raises_naming_both_sizes(chains):
+  rng = np.random.default_rng(0)
+  wider = markov.markov_model(rng.normal(size=(2, 5)), rng.normal(size=(LENGTH, 5, 5)))
+  with pytest.raises(ValueError, match="target vocab 3, draft vocab 5"):
+    tree_speculative.tree_sample(chains[0], wider, jax.random.key(0), LABELS[:2], sequence_length=LENGTH,
+                                 parents=TREE)
