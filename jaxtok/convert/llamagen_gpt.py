@@ -3,7 +3,7 @@
 and its variables.
 
 Every tensor of `autoregressive/models/gpt.py`'s state dict is used once; `freqs_cis` (the RoPE table, recomputed
-from the config) is dropped. `wqkv.weight` `[(q | k | v) x heads x head_dim, width]` becomes the kernel
+from the config) and the `kv_cache` buffers of a state dict saved after `setup_caches` are dropped. `wqkv.weight` `[(q | k | v) x heads x head_dim, width]` becomes the kernel
 `[width, 3, heads, head_dim]`, `wo.weight` the kernel `[heads, head_dim, width]`, Linear weights are transposed,
 `cls_embedding.uncond_embedding` (a buffer) goes to the "constants" collection.
 """
@@ -70,7 +70,8 @@ def llamagen_gpt_from_official(state_dict: Mapping[str, np.ndarray], model_name:
                      f"{tuple(MODEL_TYPES)}, got {model_name!r}, {model_type!r}.")
   fields = {**_inferred_fields(state_dict, model_name, model_type), "sequence_length": sequence_length, **fields}
   model = llamagen_gpt.LlamaGenGPT(**fields)
-  source = tensors.OfficialTensors(state_dict, dropped=DROPPED, source=f"LlamaGen {model_name} {model_type} state dict")
+  dropped = DROPPED + tuple(name for name in state_dict if name.endswith((".kv_cache.k_cache", ".kv_cache.v_cache")))
+  source = tensors.OfficialTensors(state_dict, dropped=dropped, source=f"LlamaGen {model_name} {model_type} state dict")
   params = {"token_embedding": source.take("tok_embeddings.weight"),
             **{f"block{index}": _block(source, index, model.num_heads) for index in range(model.depth)},
             "norm": {"scale": source.take("norm.weight")},

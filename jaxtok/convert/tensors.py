@@ -48,8 +48,8 @@ def conv_kernel(weight: np.ndarray) -> np.ndarray:
 
 
 def linear_kernel(weight: np.ndarray) -> np.ndarray:
-  """torch Linear weight `[out, in]` -> flax Dense kernel `[in, out]`."""
-  return np.ascontiguousarray(weight.T)
+  """torch Linear weight `[out, in]` -> flax Dense kernel `[in, out]` (a transposed view)."""
+  return weight.T
 
 
 def variables_for(model: nn.Module, converted: Mapping[str, Any], *init_args, **init_kwargs) -> dict[str, Any]:
