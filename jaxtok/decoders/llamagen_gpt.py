@@ -25,10 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxtok.decoders import ar_sampling
-from jaxtok.decoders import kv_cache
 from jaxtok.decoders import tree_speculative
 from jaxtok.kernels.sparse_attention import mask as mask_lib
 from jaxtok.nn import attention
+from jaxtok.nn import dtypes
+from jaxtok.nn import kv_cache
 from jaxtok.nn import partitioned
 from jaxtok.nn import rope_2d
 from jaxtok.nn.rms_norm import RMSNorm
@@ -41,7 +42,6 @@ LLAMAGEN_GPT_MODELS = {
     "GPT-XXXL": (48, 40, 2560), "GPT-1B": (22, 32, 2048), "GPT-3B": (24, 32, 3200), "GPT-7B": (32, 32, 4096),
 }
 CONDITIONS = ("class", "caption")
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 _INIT = nn.initializers.normal(0.02)  # the official initializer_range
 
 
@@ -132,7 +132,7 @@ class LlamaGenGPT(nn.Module):
 
   def setup(self):
     self._check_fields()
-    computation = DTYPES[self.dtype]
+    computation = dtypes.compute_dtype(self.dtype)
     if self.condition == "class":
       self.class_embedding = self.param("class_embedding", partitioned.kernel(("vocab", "embed"), _INIT),
                                         (self.num_classes + 1, self.width), jnp.float32)
@@ -154,9 +154,8 @@ class LlamaGenGPT(nn.Module):
                            kernel_init=partitioned.kernel(("embed", "vocab"), _INIT))
 
   def _check_fields(self):
-    if self.condition not in CONDITIONS or self.dtype not in DTYPES:
-      raise ValueError(f"condition must be one of {CONDITIONS} and dtype one of {tuple(DTYPES)}, got "
-                       f"{self.condition!r}, {self.dtype!r}.")
+    if self.condition not in CONDITIONS:
+      raise ValueError(f"condition must be one of {CONDITIONS}, got {self.condition!r}.")
     if self.width % self.num_heads or (self.width // self.num_heads) % 4:
       raise ValueError(f"num_heads must divide width into heads of a multiple of 4 (2D RoPE), got width="
                        f"{self.width}, num_heads={self.num_heads}.")
@@ -210,7 +209,7 @@ class LlamaGenGPT(nn.Module):
   def init_cache(self, batch: int, max_length: int) -> LlamaGenCache:
     """An empty cache of `max_length` positions (T condition positions + image tokens)."""
     head_dim = self.width // self.num_heads
-    kv = kv_cache.create(self.depth, batch, max_length, self.num_heads, head_dim, DTYPES[self.dtype])
+    kv = kv_cache.create(self.depth, batch, max_length, self.num_heads, head_dim, dtypes.compute_dtype(self.dtype))
     return LlamaGenCache(kv, jnp.ones((batch, max_length), bool))
 
   def prefill(self, condition: jax.Array, cache: LlamaGenCache,
@@ -255,7 +254,7 @@ class LlamaGenGPT(nn.Module):
     return logits, cache.replace(kv=kv_cache.advance(kv, len(parents)))
 
   def _logits(self, x, positions, mask, cache=None) -> tuple[jax.Array, kv_cache.KVCache | None]:
-    x = x.astype(DTYPES[self.dtype])
+    x = x.astype(dtypes.compute_dtype(self.dtype))
     cos_sin = self._rope(positions)
     for layer, block in enumerate(self.blocks):
       x, cache = block(x, cos_sin, mask, cache, layer)

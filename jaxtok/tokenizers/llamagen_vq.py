@@ -28,7 +28,6 @@ from jaxtok import quantizers
 from jaxtok.nn import partitioned
 
 LLAMAGEN_VQ_MODELS = {"VQ-16": (1, 1, 2, 2, 4), "VQ-8": (1, 2, 2, 4)}
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 _CONV_AXES = ("conv_height", "conv_width", "conv_in", "conv_out")
 
 
@@ -149,13 +148,11 @@ class LlamaGenVQ(nn.Module):
   dtype: str = "float32"
 
   def setup(self):
-    if self.dtype not in DTYPES:
-      raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}.")
     if not self.channel_multipliers or self.num_res_blocks < 1 or self.base_channels % 32:
       raise ValueError(f"LlamaGenVQ needs channel_multipliers, num_res_blocks >= 1 and base_channels divisible by "
                        f"32 (GroupNorm groups), got {self.channel_multipliers}, {self.num_res_blocks}, "
                        f"{self.base_channels}.")
-    computation = DTYPES[self.dtype]
+    computation = jnn.compute_dtype(self.dtype)
     multipliers = tuple(self.channel_multipliers)
     self.encoder = Encoder(self.base_channels, multipliers, self.num_res_blocks, self.z_channels, computation)
     self.quant_conv = _conv(self.codebook_dim, 1, jnp.float32, "quant_conv")
