@@ -12,6 +12,8 @@ import dataclasses
 import functools
 from typing import Callable
 
+import jax
+
 from jaxtok.convert import converted
 from jaxtok.convert import llamagen_gpt
 from jaxtok.convert import llamagen_vq
@@ -57,13 +59,8 @@ def convert(official: str, checkpoint: str, output: str, key: str | None = None)
     raise ValueError(f"--official must be one of {sorted(OFFICIAL)}, got {official!r}.")
   model, variables = OFFICIAL[official].converter(state_dict.load_state_dict(checkpoint, key=key))
   path = converted.save_converted(output, model, variables)
-  count = sum(value.size for value in _leaves(variables.get("params", {})))
+  count = sum(leaf.size for leaf in jax.tree.leaves(variables["params"]))
   return f"{official}: {type(model).__name__} with {count:,} parameters -> {path}"
-
-
-def _leaves(tree):
-  for value in tree.values():
-    yield from (_leaves(value) if isinstance(value, dict) else (value,))
 
 
 def main(argv=None):
