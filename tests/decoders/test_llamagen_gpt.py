@@ -4,11 +4,14 @@ under guidance through every jaxtok sampler, tree decoding, and the RoPE quirk a
 import functools
 import pathlib
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec
 import numpy as np
 import pytest
 
+from jaxtok import sharding
 from jaxtok.convert import llamagen_gpt_from_official
 from jaxtok.decoders import ar_sampling
 from jaxtok.decoders import llamagen_gpt
@@ -142,3 +145,21 @@ def test_bad_inputs_raise():
     llamagen_gpt.as_token_model(caption_model, {})
   with pytest.raises(ValueError, match="square"):
     llamagen_gpt.LlamaGenGPT(sequence_length=15).init(jax.random.key(0), tokens[:, :15], condition)
+
+
+def test_sharded_over_a_mesh_the_logits_and_gradients_are_those_of_one_device():
+  model = llamagen_gpt.LlamaGenGPT(vocab_size=48, num_classes=10, **{**TINY, "width": 64, "num_heads": 4})
+  tokens = jnp.asarray(np.random.default_rng(0).integers(0, 48, (4, 16)), jnp.int32)
+  labels = jnp.asarray([1, 2, 3, 10], jnp.int32)
+  boxed = jax.eval_shape(lambda: model.init(jax.random.key(0), tokens, labels))
+  variables = nn.unbox(jax.jit(model.init)(jax.random.key(0), tokens, labels))
+  loss = lambda v: jnp.mean(jax.nn.logsumexp(model.apply(v, tokens, labels), -1))
+  single_logits, single_grads = jax.jit(model.apply)(variables, tokens, labels), jax.jit(jax.grad(loss))(variables)
+  mesh, rules = sharding.make_mesh((1, 4, 2)), sharding.logical_rules("fsdp_tensor")
+  shardings = sharding.tree_shardings(boxed, mesh, rules)
+  assert shardings["params"]["block0"]["wqkv"].spec == PartitionSpec("fsdp", None, "tensor", None)
+  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+    placed = jax.device_put(variables, shardings)
+    logits, grads = jax.jit(model.apply)(placed, tokens, labels), jax.jit(jax.grad(loss))(placed)
+  np.testing.assert_allclose(logits, single_logits, rtol=1e-5, atol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), grads, single_grads)
