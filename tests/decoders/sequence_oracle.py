@@ -24,7 +24,13 @@ def exact_sequence_probabilities(initial_logits, transition_logits) -> np.ndarra
 
 
 def chi_square_p_value(tokens, expected) -> float:
-  """p-value of the counts of the sampled sequences `[n, LENGTH]` against the probabilities `expected`."""
-  codes = np.asarray(tokens) @ (VOCAB ** np.arange(LENGTH - 1, -1, -1))
-  counts = np.bincount(codes, minlength=VOCAB**LENGTH)
-  return scipy.stats.chisquare(counts, expected * len(codes)).pvalue
+  """p-value of the counts of the sampled sequences `[n, length]` (of VOCAB tokens; LENGTH for the chains here)
+  against the probabilities `expected` of every sequence in lexicographic order; 0 if a sequence of probability 0
+  was drawn (the test then runs over the support only)."""
+  length = np.shape(tokens)[1]
+  codes = np.asarray(tokens) @ (VOCAB ** np.arange(length - 1, -1, -1))
+  counts = np.bincount(codes, minlength=VOCAB**length)
+  support = expected > 0
+  if np.any(counts[~support]):
+    return 0.0
+  return scipy.stats.chisquare(counts[support], expected[support] / expected[support].sum() * len(codes)).pvalue
