@@ -25,6 +25,8 @@ guidance decay or official token sampling yet; it gets the official schedule, st
 """
 import ml_collections
 
+from jaxtok.configs import common
+
 _OFFICIAL = {  # name -> (model_name, sequence_length, width, depth, mlp_dim)
     "L-32": ("image_bert", 32, 768, 24, 3072),
     "B-64": ("image_bert", 64, 768, 24, 3072),
@@ -45,77 +47,23 @@ _TOKENIZERS = {"L-32": "L-32", "B-64": "B-64", "S-128": "S-128", "jaxtok-B-64": 
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  name = arg or "B-64"
-  if name not in _OFFICIAL:
-    raise ValueError(f"Unknown maskgit_imagenet argument {arg!r}; expected one of {tuple(_OFFICIAL)}.")
+  name = common.check_arg("maskgit_imagenet", arg or "B-64", tuple(_OFFICIAL))
   model_name, sequence_length, width, depth, mlp_dim = _OFFICIAL[name]
-  config = ml_collections.ConfigDict()
-  config.seed = 0
-
-  config.model_name = model_name
-  config.model = ml_collections.ConfigDict()
-  config.model.vocab_size = 4096
-  config.model.sequence_length = sequence_length
-  config.model.num_classes = 1000
-  config.model.width = width
-  config.model.depth = depth
-  config.model.num_heads = 16
-  config.model.mlp_dim = mlp_dim
+  model = ml_collections.ConfigDict(dict(vocab_size=4096, sequence_length=sequence_length, num_classes=1000,
+                                         width=width, depth=depth, num_heads=16, mlp_dim=mlp_dim, dtype="bfloat16"))
   if model_name != "uvit_bert":  # the official U-ViT blocks have no dropout
-    config.model.dropout_rate = 0.1
-  config.model.dtype = "bfloat16"
-
+    model.dropout_rate = 0.1
   tokenizer = _TOKENIZERS[name]
-  config.tokenizer = ml_collections.ConfigDict()
-  config.tokenizer.config = f"experiments/titok_imagenet.py:{tokenizer}"
-  config.tokenizer.workdir = f"workdirs/titok_imagenet_{tokenizer.lower().replace('-', '')}"
-  config.tokenizer.step = -1
-
-  config.tokens = ml_collections.ConfigDict()
-  config.tokens.num_train_images = 1_281_024
-  config.tokens.num_eval_images = 50_176
-
-  config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.learning_rate = 2e-4
-  config.optimizer.warmup_steps = 10_000
-  config.optimizer.end_learning_rate_fraction = 1e-5 / 2e-4
-  config.optimizer.weight_decay = 0.03
-  config.optimizer.beta1 = 0.9
-  config.optimizer.beta2 = 0.96
-  config.optimizer.grad_clip_norm = 1.0
-
-  config.train = ml_collections.ConfigDict()
-  config.train.num_steps = 500_000
-  config.train.batch_size = 2048
-  config.train.ema_decay = 0.9999
-  config.train.log_every_steps = 100
-  config.train.mask_schedule = "arccos"
-  config.train.label_smoothing = 0.1
-  config.train.class_dropout = 0.1
-
   sampling = OFFICIAL_SAMPLING.get(name, OFFICIAL_SAMPLING["B-64"])
-  config.sampling = ml_collections.ConfigDict()
-  config.sampling.num_steps = sampling["num_sample_steps"]
-  config.sampling.schedule = "arccos"
-  config.sampling.temperature = 1.0
-  config.sampling.choice_temperature = sampling["randomize_temperature"]
-  config.sampling.guidance_scale = sampling["guidance_scale"]
-  config.sampling.top_k = 0
-  config.sampling.top_p = 1.0
-
-  config.eval = ml_collections.ConfigDict()
-  config.eval.every_steps = 10_000
-  config.eval.batch_size = 1024
-  config.eval.samples_per_class = 2
-  config.eval.inception_weights_path = ""
-
-  config.mesh = ml_collections.ConfigDict()
-  config.mesh.ici_sizes = (1, -1, 1)  # fully sharded data parallel
-  config.mesh.dcn_sizes = (1, 1, 1)
-  config.mesh.rules_preset = "fsdp"
-  config.mesh.extra_rules = ()
-
-  config.checkpoint = ml_collections.ConfigDict()
-  config.checkpoint.every_steps = 5_000
-  config.checkpoint.keep = 3
+  config = common.generator(
+      model_name, model, tokenizer_workdir=f"workdirs/titok_imagenet_{tokenizer.lower().replace('-', '')}",
+      tokenizer_config=f"experiments/titok_imagenet.py:{tokenizer}", tokens=(1_281_024, 50_176),
+      optimizer=common.adamw(learning_rate=2e-4, warmup_steps=10_000, end_learning_rate_fraction=1e-5 / 2e-4,
+                             weight_decay=0.03, beta2=0.96),
+      num_steps=500_000, batch_size=2048, ema_decay=0.9999, log_every_steps=100, eval_every_steps=10_000,
+      eval_batch_size=1024, samples_per_class=2, guidance_scale=sampling["guidance_scale"], rules_preset="fsdp",
+      checkpoint_every_steps=5_000, checkpoint_keep=3)
+  config.train.mask_schedule = "arccos"
+  config.sampling.update(dict(num_steps=sampling["num_sample_steps"], schedule="arccos",
+                              choice_temperature=sampling["randomize_temperature"]))
   return config

@@ -68,8 +68,13 @@ def registered_class(kind: str, name: str, registry: Mapping[str, str]) -> type:
   """Imports the class that `registry` (name -> "module:ClassName") lists as `name`; `kind` names it in errors."""
   if name not in registry:
     raise ConfigError(f"Unknown {kind} {name!r}; registered: {', '.join(sorted(registry))}.")
-  module_name, class_name = registry[name].split(":")
-  return getattr(importlib.import_module(module_name), class_name)
+  return import_named(registry[name])
+
+
+def import_named(path: str) -> Any:
+  """The object a "module:Name" string names (as jaxtok.registry lists models and tasks), imported now."""
+  module_name, name = path.split(":")
+  return getattr(importlib.import_module(module_name), name)
 
 
 def constructor_fields(cls: type) -> tuple[str, ...]:

@@ -1,9 +1,9 @@
 """A converted model as a training workdir: `config.py` plus an orbax checkpoint that `python -m jaxtok.evaluate`
 (and `python -m jaxtok.main`, to fine-tune) read as they are.
 
-Written against today's runner layout (`jaxtok.train.loop.Run`): the checkpoint is a whole TrainState (converted
-weights as `params` and `ema_params`, a fresh optimizer state) and the data iterator's position, saved by a `Run`
-built from the config, so the config's data must be readable here. The weights are saved as step 1 (the runner
+Written in the runner's layout (`jaxtok.train.run.Run`, which also records `config.json`): the checkpoint is a whole
+TrainState (converted weights as `params` and `ema_params`, a fresh optimizer state) and the data iterator's
+position, saved by a `Run` built from the config, so the config's data must be readable here. The weights are saved as step 1 (the runner
 treats step 0 as "nothing saved yet").
 """
 import dataclasses
@@ -15,7 +15,7 @@ import jax
 import ml_collections
 
 from jaxtok import registry
-from jaxtok.train import loop
+from jaxtok.train import run as run_lib
 
 CONVERTED_STEP = 1
 
@@ -28,7 +28,7 @@ def model_fields(model: nn.Module) -> dict[str, Any]:
 
 def config_with_model(base: ml_collections.ConfigDict, model: nn.Module) -> ml_collections.ConfigDict:
   """`base` (an experiment config: data, eval, optimizer, ...) with its model section replaced by `model`'s."""
-  names = [name for name, path in registry.MODELS.items() if path.endswith(f":{type(model).__name__}")]
+  names = [name for name, entry in registry.MODELS.items() if entry.module.endswith(f":{type(model).__name__}")]
   if len(names) != 1:
     raise ValueError(f"{type(model).__name__} is not (once) in jaxtok.registry.MODELS.")
   config = ml_collections.ConfigDict(base.to_dict())
@@ -56,7 +56,7 @@ def write_workdir(model: nn.Module, variables: dict[str, Any], base_config: ml_c
   config = config_with_model(base_config, model)
   config_path = workdir / "config.py"
   write_config(config_path, config, header)
-  run = loop.Run(config, workdir, write_logs=False)
+  run = run_lib.Run(config, workdir)
   try:
     place = lambda like, value: jax.device_put(value, like.sharding)
     params = jax.tree.map(place, run.state.params, variables["params"])

@@ -3,12 +3,13 @@
 
 An `.npz` file holds `tokens` int32 `[n, L]` (a 2D grid flattened in raster order) or `[n, L, C]` (multi-codebook),
 `labels` int32 `[n]`, and metadata: `codebook_size`, `grid_shape` (the tokenizer's own index shape per image),
-`tokenizer_workdir`, `tokenizer_step`, `split`, `seed`.
+`tokenizer_workdir`, `tokenizer_step`, `class_names` (by label, when the source names its classes), `split`, `seed`.
 
-Which crops: split "train" draws `num_images` crops from the tokenizer config's training pipeline (its source's train
-split, random crops and flips, reshuffled each epoch) with `seed`; split "eval" draws crops of the SAME training images
-(so a class-conditional generator's held-out set has the same classes) with another seed, unflipped.
-`token_batches` streams shuffled batches of a token file as a checkpointable grain iterator.
+Which crops (`crop_stream`): split "train" draws crops from the tokenizer config's training pipeline (its source's
+train split, random crops and flips, reshuffled each epoch) with `seed`; split "eval" draws crops of the SAME training
+images (so a class-conditional generator's held-out set has the same classes) with another seed, unflipped. The
+encoding itself is `jaxtok.train.frozen_tokenizer.extract_tokens`. `token_batches` streams shuffled batches of a token
+file as a checkpointable grain iterator.
 """
 import dataclasses
 import pathlib
@@ -17,7 +18,9 @@ from typing import Any
 import grain
 import numpy as np
 
+from jaxtok.data import photos
 from jaxtok.data import pipeline
+from jaxtok.data import sources
 
 SPLITS = ("train", "eval")
 
@@ -31,6 +34,7 @@ class TokenSet:
   grid_shape: tuple[int, ...]
   tokenizer_workdir: str
   tokenizer_step: int
+  class_names: tuple[str, ...] = ()
 
   @property
   def sequence_length(self) -> int:
@@ -41,51 +45,24 @@ class TokenSet:
     return self.tokens.shape[2] if self.tokens.ndim == 3 else None
 
 
-def _crop_stream(config: Any, split: str, seed: int, batch_size: int):
-  """Batches of crops of the tokenizer config's training images: random (train) or another seed's, unflipped (eval)."""
-  options = pipeline.crop_options(config.data)
+def crop_stream(data_config: Any, split: str, seed: int, batch_size: int):
+  """Batches of crops of a tokenizer config's training images (its `data` section): random (train) or another seed's,
+  unflipped (eval)."""
+  options = pipeline.crop_options(data_config)
   if split == "eval":
     options = dataclasses.replace(options, random_flip=False)
-  source = pipeline.make_source(config.data.source, config.data.train_location, config.data.train_split)
+  source = pipeline.make_source(data_config.source, data_config.train_location, data_config.train_split)
   return iter(pipeline.train_dataset(source, options, batch_size=batch_size, seed=seed))
 
 
-def extract_tokens(tokenizer_config: Any, tokenizer_workdir: str | pathlib.Path, split: str, num_images: int,
-                   seed: int, output_path: str | pathlib.Path, batch_size: int, tokenizer=None) -> TokenSet:
-  """Encodes `num_images` crops with the tokenizer checkpoint of `tokenizer_workdir` and writes them to `output_path`.
-
-  Args:
-    tokenizer_config: the tokenizer's experiment config (model and data sections).
-    tokenizer_workdir: its training workdir (the latest checkpoint is used, EMA weights when the config has an EMA).
-    split: "train" or "eval" (see the module docstring).
-    num_images: crops to encode.
-    seed: seed of the crop stream.
-    output_path: the `.npz` file written (its folder is created).
-    batch_size: images encoded per call.
-    tokenizer: an already restored `frozen_tokenizer.FrozenTokenizer` of that workdir, to skip restoring it again.
-
-  Returns:
-    The TokenSet written.
-  """
-  from jaxtok.train import frozen_tokenizer  # pylint: disable=g-import-not-at-top  # restores through the train loop
-
-  if split not in SPLITS:
-    raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
-  if num_images < 1 or batch_size < 1:
-    raise ValueError(f"num_images and batch_size must be positive, got {num_images} and {batch_size}.")
-  tokenizer = tokenizer or frozen_tokenizer.restore(tokenizer_config, tokenizer_workdir)
-  stream = _crop_stream(tokenizer_config, split, seed, batch_size)
-  tokens, labels = [], []
-  for _ in range(-(-num_images // batch_size)):
-    batch = next(stream)
-    tokens.append(tokenizer.encode(batch["image"]))
-    labels.append(batch["label"])
-  token_set = TokenSet(tokens=np.concatenate(tokens)[:num_images].astype(np.int32),
-                       labels=np.concatenate(labels)[:num_images].astype(np.int32),
-                       codebook_size=tokenizer.codebook_size, grid_shape=tuple(tokenizer.grid_shape),
-                       tokenizer_workdir=str(tokenizer_workdir), tokenizer_step=tokenizer.step)
-  save_tokens(output_path, token_set, split=split, seed=seed)
-  return token_set
+def class_names(data_config: Any) -> tuple[str, ...]:
+  """The names of a config's data classes by label: the embedded photos' names, an image folder's class folders; ()
+  for sources that do not name their classes."""
+  if data_config.source == "photos":
+    return tuple(photo.name for photo in photos.PHOTOS)
+  if data_config.source == "image_folder":
+    return tuple(sources.ImageFolderSource(data_config.train_location).class_names)
+  return ()
 
 
 def save_tokens(path: str | pathlib.Path, token_set: TokenSet, split: str = "", seed: int = -1) -> None:
@@ -95,7 +72,8 @@ def save_tokens(path: str | pathlib.Path, token_set: TokenSet, split: str = "", 
   partial = path.with_name(path.name + ".partial.npz")
   np.savez(partial, tokens=token_set.tokens, labels=token_set.labels, codebook_size=token_set.codebook_size,
            grid_shape=np.asarray(token_set.grid_shape, np.int64), tokenizer_workdir=token_set.tokenizer_workdir,
-           tokenizer_step=token_set.tokenizer_step, split=split, seed=seed)
+           tokenizer_step=token_set.tokenizer_step, class_names=np.asarray(token_set.class_names, str), split=split,
+           seed=seed)
   partial.rename(path)
 
 
@@ -111,7 +89,8 @@ def load_tokens(path: str | pathlib.Path) -> TokenSet:
     token_set = TokenSet(tokens=file["tokens"], labels=file["labels"], codebook_size=int(file["codebook_size"]),
                          grid_shape=tuple(int(x) for x in file["grid_shape"]),
                          tokenizer_workdir=str(file["tokenizer_workdir"]) if "tokenizer_workdir" in file.files else "",
-                         tokenizer_step=int(file["tokenizer_step"]) if "tokenizer_step" in file.files else -1)
+                         tokenizer_step=int(file["tokenizer_step"]) if "tokenizer_step" in file.files else -1,
+                         class_names=tuple(str(n) for n in file["class_names"]) if "class_names" in file.files else ())
   check_token_set(token_set, str(path))
   return token_set
 

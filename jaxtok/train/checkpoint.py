@@ -2,7 +2,6 @@
 import pathlib
 from typing import Any
 
-from absl import logging
 import grain
 import jax
 import orbax.checkpoint as ocp
@@ -37,6 +36,15 @@ class Checkpointer:
         state=ocp.args.StandardRestore(abstract), data=grain.checkpoint.CheckpointRestore(data_iterator)))
     return restored["state"]
 
+  def restore_fields(self, step: int, abstract_fields: dict[str, Any]) -> dict[str, Any]:
+    """Reads only some fields of the state saved at `step` (e.g. `{"ema_params": ..., "model_state": ...}`), each
+    shaped and sharded as its abstract tree of `jax.ShapeDtypeStruct`s says; optimizer state and data iterator
+    position stay on disk."""
+    restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+        item=abstract_fields, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract_fields),
+        partial_restore=True)))
+    return restored["state"]
+
   def wait(self) -> None:
     """Blocks until every started save is on disk."""
     self._manager.wait_until_finished()
@@ -45,19 +53,25 @@ class Checkpointer:
     self._manager.close()
 
 
-def restore_if_saved(checkpointer: Checkpointer, step: int | None, state: Any, data_iterator: Any) -> tuple[Any, int]:
-  """Restores checkpoint `step` (None: the latest, if any) into (state, data_iterator).
+def saved_steps(workdir: pathlib.Path) -> list[int]:
+  """The steps of the finished checkpoints in `<workdir>/checkpoints`, ascending ([] when there are none)."""
+  directory = pathlib.Path(workdir) / "checkpoints"
+  return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit()) if directory.is_dir() else []
 
-  Returns (state, the step restored), or the given state and 0 when `step` is None and nothing is saved; raises
-  ConfigError for a `step` that was not saved.
+
+def saved_step(workdir: pathlib.Path, step: int | None = None) -> int:
+  """The checkpoint step to load from `<workdir>/checkpoints`: `step`, or the latest when None.
+
+  Raises ConfigError when there is none to load (the one "no checkpoint here" check of jaxtok), naming the saved
+  steps for a `step` that was not saved.
   """
+  directory = pathlib.Path(workdir) / "checkpoints"
+  saved = saved_steps(workdir)
+  if not saved:
+    raise config_validation.ConfigError(f"No checkpoint in {directory}: train first with python -m jaxtok.main "
+                                        f"--config=<experiment config> --workdir={workdir}.")
   if step is None:
-    step = checkpointer.latest_step()
-    if step is None:
-      return state, 0
-  elif step not in checkpointer.all_steps():
-    raise config_validation.ConfigError(f"No checkpoint at step {step} in {checkpointer.directory}; saved steps: "
-                                        f"{checkpointer.all_steps()}.")
-  state = checkpointer.restore(step, state, data_iterator)
-  logging.info("Resumed from the checkpoint at step %d in %s.", step, checkpointer.directory.parent)
-  return state, step
+    return saved[-1]
+  if step not in saved:
+    raise config_validation.ConfigError(f"No checkpoint at step {step} in {directory}; saved steps: {saved}.")
+  return step

@@ -8,8 +8,10 @@ from typing import Any, Callable, Iterable
 
 import flax.linen as nn
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 
+from jaxtok import sharding
 from jaxtok.metrics import CodebookUsage, fid, image_quality
 
 FeatureFn = Callable[[np.ndarray], np.ndarray]
@@ -25,6 +27,25 @@ def make_reconstruct_fn(model: nn.Module) -> Callable[..., tuple[jax.Array, jax.
     return reconstructions, output.indices, per_image
 
   return jax.jit(reconstruct)
+
+
+def sharded_reconstruct_fn(reconstruct_fn: Callable, mesh: jax.sharding.Mesh, batch_size: int) -> Callable:
+  """Wraps a jitted `(params, model_state, images) -> outputs` to take every host's identical NumPy eval batch.
+
+  The batch is padded to `batch_size` (so one program serves every batch), split over the mesh's batch axes, and
+  the outputs are gathered back to NumPy on every host with the padding dropped.
+  """
+  batch_sharding = sharding.batch_sharding(mesh)
+
+  def run(params, model_state, images: np.ndarray):
+    count = len(images)
+    padded = np.concatenate([images, np.repeat(images[-1:], batch_size - count, axis=0)])
+    global_images = jax.make_array_from_callback(padded.shape, batch_sharding, lambda index: padded[index])
+    outputs = reconstruct_fn(params, model_state, global_images)
+    gathered = multihost_utils.process_allgather(outputs, tiled=True)
+    return jax.tree.map(lambda x: np.asarray(x)[:count], gathered)
+
+  return run
 
 
 def make_inception_feature_fn(weights_path: str) -> FeatureFn:

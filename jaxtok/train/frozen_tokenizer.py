@@ -1,8 +1,9 @@
-"""A trained tokenizer restored read-only from its workdir, for encoding images to tokens and decoding tokens back.
+"""A trained tokenizer restored read-only from its workdir, for encoding images to tokens and decoding tokens back,
+and the token extraction of generator training.
 
-Generator training (MaskGIT, Chang et al. 2022) works on the token ids of a frozen tokenizer; this wraps the
-checkpoint restore of `jaxtok.train.loop.Run` (EMA weights when the tokenizer's config uses an EMA) with jitted
-`encode` and `decode` functions.
+Generator training (MaskGIT, Chang et al. 2022) works on the token ids of a frozen tokenizer: `restore` loads its
+evaluation weights (`jaxtok.train.inference.restore_for_inference`) and wraps jitted `encode` and `decode` functions;
+`extract_tokens` encodes crops of the tokenizer's training images once into a token file (`jaxtok.data.tokens`).
 """
 import dataclasses
 import pathlib
@@ -13,17 +14,21 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from jaxtok import config_validation
+from jaxtok import registry
+from jaxtok.data import tokens as tokens_lib
+from jaxtok.train import inference
+from jaxtok.train import workdir_config
 
-
-# Tokenizers whose indices are a 2D grid `[b, h, w(, C)]`, flattened in raster order to `[b, h * w(, C)]`.
-GRID_TOKENIZERS = ("conv_vq_autoencoder", "vqgan")
+# Fields of a given tokenizer config that may differ from the recorded one: how it was trained, not how it encodes.
+_MAY_DIFFER = workdir_config.RUN_CONTROL_FIELDS + ("seed", "optimizer", "losses", "eval", "train.num_steps",
+                                                   "train.reconstruction_loss")
 
 
 @dataclasses.dataclass
 class FrozenTokenizer:
   """Attributes:
     config: the tokenizer's experiment config.
+    workdir: its training workdir.
     step: the checkpoint step restored.
     codebook_size: ids per token.
     grid_shape: the shape of one image's indices as the tokenizer gives them (`(h, w)`, `(L,)`, `(L, C)`, ...).
@@ -32,6 +37,7 @@ class FrozenTokenizer:
     decode: token sequences of `encode`'s shape -> NumPy float32 images `[b, s, s, 3]` in about [-1, 1].
   """
   config: Any
+  workdir: pathlib.Path
   step: int
   codebook_size: int
   grid_shape: tuple[int, ...]
@@ -39,27 +45,19 @@ class FrozenTokenizer:
   decode: Callable[[np.ndarray], np.ndarray]
 
 
-def restore(config: Any, workdir: str | pathlib.Path, step: int | None = None) -> FrozenTokenizer:
-  """Restores the tokenizer of `config` from checkpoint `step` (None: the latest) of `workdir`."""
-  from jaxtok.train import loop  # pylint: disable=g-import-not-at-top  # loop imports the data pipelines
-
-  workdir = pathlib.Path(workdir)
-  if not (workdir / "checkpoints").is_dir():
-    raise config_validation.ConfigError(f"No tokenizer checkpoints in {workdir}: train the tokenizer first "
-                                        f"(python -m jaxtok.main --config=<tokenizer config> --workdir={workdir}).")
-  run = loop.Run(config, workdir, restore_step=step, write_logs=False)
-  run.close()
-  if run.start_step == 0:
-    raise config_validation.ConfigError(f"No checkpoint in {workdir / 'checkpoints'}.")
-  model, mesh, rules = run.model, run.mesh, run.rules
-  variables = {"params": run.eval_params, **run.state.model_state}
+def restore(config: Any | None, workdir: str | pathlib.Path, step: int | None = None) -> FrozenTokenizer:
+  """Restores the tokenizer trained in `workdir` from checkpoint `step` (None: the latest); `config` None = the
+  config recorded there."""
+  restored = inference.restore_for_inference(config, workdir, step, may_differ=_MAY_DIFFER,
+                                             purpose="encoding and decoding tokens")
+  model, variables, mesh, rules = restored.model, restored.variables, restored.mesh, restored.rules
   encode_fn = jax.jit(lambda v, images: model.apply(v, images, method="encode")[0])
   decode_fn = jax.jit(lambda v, indices: model.apply(v, indices, method="decode_indices"))
-  size = config.data.image_size
+  size = restored.config.data.image_size
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
     grid_shape = tuple(jax.eval_shape(encode_fn, variables, jax.ShapeDtypeStruct((1, size, size, 3),
                                                                                  np.float32)).shape[1:])
-  is_grid = config.model_name in GRID_TOKENIZERS
+  is_grid = registry.entry(restored.config.model_name).grid_tokens
 
   def encode(images: np.ndarray) -> np.ndarray:
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
@@ -71,5 +69,40 @@ def restore(config: Any, workdir: str | pathlib.Path, step: int | None = None) -
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
       return np.asarray(decode_fn(variables, indices), np.float32)
 
-  return FrozenTokenizer(config=config, step=run.start_step, codebook_size=int(model.codebook_size),
-                         grid_shape=grid_shape, encode=encode, decode=decode)
+  return FrozenTokenizer(config=restored.config, workdir=pathlib.Path(workdir), step=restored.step,
+                         codebook_size=int(model.codebook_size), grid_shape=grid_shape, encode=encode, decode=decode)
+
+
+def extract_tokens(tokenizer: FrozenTokenizer, split: str, num_images: int, seed: int,
+                   output_path: str | pathlib.Path, batch_size: int) -> tokens_lib.TokenSet:
+  """Encodes `num_images` crops with `tokenizer` and writes them to `output_path` (its folder is created).
+
+  Args:
+    tokenizer: the restored tokenizer.
+    split: "train" or "eval": crops of the tokenizer's training images, random or another seed's unflipped ones
+      (see `jaxtok.data.tokens`).
+    num_images: crops to encode.
+    seed: seed of the crop stream.
+    output_path: the `.npz` file written.
+    batch_size: images encoded per call.
+
+  Returns:
+    The TokenSet written.
+  """
+  if split not in tokens_lib.SPLITS:
+    raise ValueError(f"split must be one of {tokens_lib.SPLITS}, got {split!r}.")
+  if num_images < 1 or batch_size < 1:
+    raise ValueError(f"num_images and batch_size must be positive, got {num_images} and {batch_size}.")
+  stream = tokens_lib.crop_stream(tokenizer.config.data, split, seed, batch_size)
+  tokens, labels = [], []
+  for _ in range(-(-num_images // batch_size)):
+    batch = next(stream)
+    tokens.append(tokenizer.encode(batch["image"]))
+    labels.append(batch["label"])
+  token_set = tokens_lib.TokenSet(tokens=np.concatenate(tokens)[:num_images].astype(np.int32),
+                                  labels=np.concatenate(labels)[:num_images].astype(np.int32),
+                                  codebook_size=tokenizer.codebook_size, grid_shape=tuple(tokenizer.grid_shape),
+                                  tokenizer_workdir=str(tokenizer.workdir), tokenizer_step=tokenizer.step,
+                                  class_names=tokens_lib.class_names(tokenizer.config.data))
+  tokens_lib.save_tokens(output_path, token_set, split=split, seed=seed)
+  return token_set

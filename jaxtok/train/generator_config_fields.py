@@ -1,7 +1,8 @@
-"""Every field of a generator experiment config (model_name in `jaxtok.registry.GENERATORS`), with what it means.
+"""Every field of a generator experiment config (a model_name whose registry entry names the generator task), with
+what it means.
 
-Generator configs (`experiments/maskgit_*.py`) set all of them; `check_config` rejects unknown, misspelled or missing
-fields, and `check_against_tokens` checks the model's sizes against the pre-extracted tokens.
+Generator configs (`experiments/maskgit_*.py`, `ar_photos.py`) set all of them; `check_config` rejects unknown,
+misspelled or missing fields, and `resolve_model_fields` checks the model's sizes against the pre-extracted tokens.
 """
 from typing import Any
 
@@ -13,11 +14,12 @@ from jaxtok.train import config_fields
 
 GENERATOR_FIELDS = {
     "seed": "int: seeds initialisation, masking, dropout, the token order and sampling",
-    "model_name": "str: a generator registered in jaxtok.registry.GENERATORS (maskgit | autoregressive)",
+    "model_name": "str: a generator registered in jaxtok.registry.MODELS (maskgit | autoregressive)",
     "model": "dict: fields of that model's linen module; vocab_size / sequence_length = 0 take the tokens' values",
     "tokenizer": {
-        "config": "str: the tokenizer's experiment config file (path[:arg])",
-        "workdir": "str: the tokenizer's training workdir (its latest checkpoint encodes and decodes)",
+        "config": "str: the tokenizer's experiment config file (path[:arg]); '' = the config recorded in its workdir",
+        "workdir": "str: the tokenizer's training workdir (its checkpoint encodes and decodes; '' = the token files "
+                   "exist already and nothing is decoded)",
         "step": "int: tokenizer checkpoint step, -1 = the latest",
     },
     "tokens": {
@@ -70,10 +72,7 @@ def _check_positive(config: Any) -> None:
 def check_config(config: Any) -> None:
   """Raises ConfigError naming the valid fields for an unknown, misspelled, missing or out-of-range field."""
   config_validation.check_fields(config, GENERATOR_FIELDS, open_sections=("model",))
-  if not registry.is_generator(config.model_name):
-    raise config_validation.ConfigError(f"model_name {config.model_name!r} is a tokenizer, not a generator; "
-                                        f"generators: {', '.join(sorted(registry.GENERATORS))}.")
-  registry.build_generator(config.model_name, config.model)
+  registry.build_model(config.model_name, config.model)
   _check_positive(config)
   for path, value in (("train.mask_schedule", config.train.mask_schedule),
                       ("sampling.schedule", config.sampling.schedule)):

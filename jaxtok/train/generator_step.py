@@ -1,8 +1,7 @@
 """The pure training and evaluation steps of a token generator (MaskGIT's masked token transformer, Chang et al.
-2022, "MaskGIT: Masked Generative Image Transformer", or any model of `jaxtok.registry.GENERATORS`): the model's own
+2022, "MaskGIT: Masked Generative Image Transformer", or any generator of `jaxtok.registry.MODELS`): the model's own
 `loss(tokens, labels, ...)` method (rng streams "masking" and "dropout"), AdamW, EMA of weights.
 """
-import inspect
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -11,19 +10,8 @@ import jax.numpy as jnp
 import optax
 
 from jaxtok.train.state import TrainState
-from jaxtok.train.step import ema_update
 
 Metrics = dict[str, jax.Array]
-
-
-def loss_options(model: nn.Module, *, schedule: str, label_smoothing: float, class_dropout: float) -> dict[str, Any]:
-  """The keyword arguments of `model.loss` among schedule, label_smoothing and class_dropout that it accepts.
-
-  A masked model takes all three; an autoregressive one has no masking schedule, so it is not passed.
-  """
-  accepted = inspect.signature(type(model).loss).parameters
-  options = {"schedule": schedule, "label_smoothing": label_smoothing, "class_dropout": class_dropout}
-  return {name: value for name, value in options.items() if name in accepted}
 
 
 def make_train_step(model: nn.Module, optimizer: optax.GradientTransformation, *, ema_decay: float,
@@ -32,7 +20,8 @@ def make_train_step(model: nn.Module, optimizer: optax.GradientTransformation, *
   """Returns `train_step(state, batch) -> (state, metrics)`, pure (jit it, donating the state).
 
   batch: `{"tokens": int32 [b, L(, C)], "label": int32 [b]}`. Step s draws its masking and dropout keys from
-  `fold_in(state.rng, s)`, so a resumed run repeats them.
+  `fold_in(state.rng, s)`, so a resumed run repeats them. `loss_kwargs` go to `model.loss` (its training options:
+  label smoothing, class dropout, a masking schedule, ...).
   """
 
   def train_step(state: TrainState, batch: Any) -> tuple[TrainState, Metrics]:
@@ -43,12 +32,9 @@ def make_train_step(model: nn.Module, optimizer: optax.GradientTransformation, *
                          rngs={"masking": masking_rng, "dropout": dropout_rng}, **loss_kwargs)
 
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                              ema_params=ema_update(state.ema_params, params, ema_decay))
-    return new_state, {**metrics, "loss": loss, "grad_norm": optax.tree.norm(grads),
-                       "learning_rate": learning_rate_fn(state.step)}
+    metrics = {**metrics, "loss": loss, "grad_norm": optax.tree.norm(grads),
+               "learning_rate": learning_rate_fn(state.step)}
+    return state.apply_gradients(grads, optimizer, ema_decay), metrics
 
   return train_step
 

@@ -1,8 +1,10 @@
-"""Scalars written to TensorBoard event files and to a JSON-lines history that survives restarts."""
+"""Scalars (and image grids) written to TensorBoard event files, and the scalars to a JSON-lines history that
+survives restarts."""
 import json
 import math
 import pathlib
 
+import numpy as np
 import tensorboardX
 
 
@@ -38,6 +40,14 @@ class MetricsLog:
       file.write(json.dumps({k: (v if math.isfinite(v) else str(v)) for k, v in entry.items()}) + "\n")
     for name, value in scalars.items():
       self._writer.add_scalar(f"{kind}/{name}", float(value), step)
+    self._writer.flush()
+
+  def write_images(self, kind: str, step: int, pictures: dict[str, np.ndarray]) -> None:
+    """Logs uint8 `[H, W, 3]` pictures to TensorBoard as `<kind>/<name>` images of `step`."""
+    if self._writer is None:
+      return
+    for name, picture in pictures.items():
+      self._writer.add_image(f"{kind}/{name}", picture, step, dataformats="HWC")
     self._writer.flush()
 
   def close(self) -> None:

@@ -32,6 +32,24 @@ class TrainState:
   discriminator_params: Any = None
   discriminator_opt_state: Any = None
 
+  def apply_gradients(self, grads: Any, optimizer: optax.GradientTransformation, ema_decay: float,
+                      **changes: Any) -> "TrainState":
+    """The state after one optimizer update of `params` by `grads`: step + 1, the EMA of the new params, and
+    `changes` to the other fields (a new `model_state`, the discriminator's params, ...)."""
+    updates, opt_state = optimizer.update(grads, self.opt_state, self.params)
+    params = optax.apply_updates(self.params, updates)
+    return self.replace(step=self.step + 1, params=params, opt_state=opt_state,
+                        ema_params=ema_update(self.ema_params, params, ema_decay), **changes)
+
+  def eval_variables(self, use_ema: bool) -> dict[str, Any]:
+    """The variables evaluation and sampling apply: EMA params when `use_ema`, and the model's other collections."""
+    return {"params": self.ema_params if use_ema else self.params, **self.model_state}
+
+
+def ema_update(ema_params: Any, params: Any, decay: float) -> Any:
+  """decay * ema + (1 - decay) * params, leaf by leaf."""
+  return jax.tree.map(lambda ema, new: decay * ema + (1.0 - decay) * new, ema_params, params)
+
 
 def create_train_state(model: flax.linen.Module, optimizer: optax.GradientTransformation,
                        example_images: jax.Array | tuple[jax.Array, ...], seed: int, mesh: jax.sharding.Mesh,
@@ -56,8 +74,8 @@ def create_train_state(model: flax.linen.Module, optimizer: optax.GradientTransf
     variables = flax.core.unfreeze(model.init(rngs, *inputs, train=False))
     params = variables.pop("params")
     discriminator_params = discriminator_opt_state = None
-    if discriminator is not None:
-      discriminator_params = discriminator.init(jax.random.fold_in(init_rng, 1), example_images)["params"]
+    if discriminator is not None:  # it judges images: the model's first input
+      discriminator_params = discriminator.init(jax.random.fold_in(init_rng, 1), inputs[0])["params"]
       discriminator_opt_state = optimizer.init(discriminator_params)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, model_state=variables,
                       opt_state=optimizer.init(params), ema_params=params, rng=train_rng,

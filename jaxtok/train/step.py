@@ -21,11 +21,6 @@ from jaxtok.train.state import TrainState
 Metrics = dict[str, jax.Array]
 
 
-def ema_update(ema_params: Any, params: Any, decay: float) -> Any:
-  """decay * ema + (1 - decay) * params, leaf by leaf."""
-  return jax.tree.map(lambda ema, new: decay * ema + (1.0 - decay) * new, ema_params, params)
-
-
 def _leaf(tree: Any, path: tuple[str, ...]) -> jax.Array:
   for key in path:
     tree = tree[key]
@@ -105,10 +100,7 @@ def make_train_step(model: nn.Module, optimizer: optax.GradientTransformation, *
       new_state = {"discriminator_params": params, "discriminator_opt_state": opt_state}
       metrics.update(generator_adversarial_loss=generator_loss, adaptive_weight=weight, **discriminator_metrics)
     grads = pullback((cotangent.astype(reconstructions.dtype), jnp.ones_like(quantizer_loss)))[0]
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    new_state = state.replace(step=state.step + 1, params=params, model_state=dict(model_state), opt_state=opt_state,
-                              ema_params=ema_update(state.ema_params, params, ema_decay), **new_state)
+    new_state = state.apply_gradients(grads, optimizer, ema_decay, model_state=dict(model_state), **new_state)
     metrics.update(loss=loss, grad_norm=optax.tree.norm(grads), learning_rate=learning_rate_fn(state.step))
     return new_state, metrics
 

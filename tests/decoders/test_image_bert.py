@@ -34,7 +34,7 @@ def test_parameter_counts_equal_the_official_ones(name):
   from_official_config = convert_maskgit.generator_from_config(json.loads(str(OFFICIAL[f"{name}/config"])))
   assert parameter_count(from_official_config) == official
   config = load_config_file(f"{REPO}/experiments/maskgit_imagenet.py:{EXPERIMENT_ARGS[name]}")
-  from_experiment = registry.build_generator(config.model_name, config.model)
+  from_experiment = registry.build_model(config.model_name, config.model)
   assert type(from_experiment) is type(from_official_config)
   assert parameter_count(from_experiment) == official
   print(f"{name}: {type(from_experiment).__name__} {official:,} parameters, as the official one")

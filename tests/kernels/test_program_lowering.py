@@ -131,7 +131,7 @@ def test_sparse_transformer_block_forward_and_backward(num_devices):
 def test_maskgit_sampling_loop_lowers(num_devices):
   """The reference MaskGIT (24 layers, width 768) sampling 8 guided steps over 64 tokens as one program."""
   config = _config("maskgit_imagenet")
-  model = registry.build_generator(config.model_name, config.model)
+  model = registry.build_model(config.model_name, config.model)
   tokens, labels = jnp.zeros((1, model.sequence_length), jnp.int32), jnp.zeros((1,), jnp.int32)
   variables = jax.eval_shape(lambda: nn.unbox(model.init(jax.random.key(0), tokens, labels)))
   sampling = config.sampling

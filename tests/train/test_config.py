@@ -1,4 +1,7 @@
-"""Experiment configs: every one is valid, and a misspelled or unknown field names the valid ones."""
+"""Experiment configs: every one is valid, built from the config helpers only, locked; a misspelled or unknown field
+names the valid ones; a config that differs from the workdir's recorded one names the fields."""
+import ast
+import dataclasses
 import pathlib
 import subprocess
 import sys
@@ -8,8 +11,9 @@ import pytest
 from jaxtok import config_validation
 from jaxtok import registry
 from jaxtok.cli import load_config_file
+from jaxtok.configs import models
 from jaxtok.train import config_fields
-from jaxtok.train import generator_config_fields
+from jaxtok.train import workdir_config
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.py"))
@@ -18,10 +22,7 @@ EXPERIMENTS = sorted((REPO / "experiments").glob("*.py"))
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
 def test_every_experiment_config_is_valid(path):
   config = load_config_file(str(path))
-  if registry.is_generator(config.model_name):
-    generator_config_fields.check_config(config)
-  else:
-    config_fields.check_config(config)
+  registry.task_class(config.model_name).check_config(config)
 
 
 def _conv_vq_photos():
@@ -84,3 +85,62 @@ def test_command_line_override_of_unknown_field_exits_with_valid_names(tmp_path)
   assert "Did you mean 'num_steps'?" in result.stderr
   assert "Traceback" not in result.stderr
   assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_experiment_configs_import_only_the_config_helpers_and_are_locked(path):
+  imported = set()
+  for node in ast.walk(ast.parse(path.read_text())):
+    if isinstance(node, ast.Import):
+      imported.update(alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom):
+      imported.add(node.module)
+  assert imported <= {"ml_collections", "jaxtok.configs"}, imported
+  with pytest.raises(AttributeError, match="locked"):
+    load_config_file(str(path)).new_field = 1
+
+
+def test_config_helpers_import_no_model_or_training_code():
+  for path in (REPO / "jaxtok" / "configs").glob("*.py"):
+    modules = {alias.name for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Import)
+               for alias in node.names}
+    modules |= {node.module for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom)}
+    assert modules <= {"ml_collections", "typing"}, (path.name, modules)
+
+
+@pytest.mark.parametrize("name", ["titok", "conv_vq_autoencoder", "vqgan", "maskgit", "autoregressive", "image_bert",
+                                  "uvit_bert"])
+def test_model_helpers_hold_every_field_of_their_module_with_its_default(name):
+  required = {"num_classes": 3} if name in ("maskgit", "autoregressive", "image_bert", "uvit_bert") else {}
+  fields = getattr(models, name)(**required)
+  module_fields = {f.name: f for f in dataclasses.fields(registry.model_class(name))
+                   if f.init and f.name not in ("parent", "name", "num_codebooks")}  # from the tokens
+  assert set(fields) == set(module_fields)
+  from_tokens = {"vocab_size", "sequence_length", "num_codebooks", "num_classes"}  # 0 = from the tokens; required
+  for field, value in fields.items():
+    if field not in from_tokens:
+      default = module_fields[field].default
+      assert (tuple(value) if isinstance(value, (list, tuple)) else value) == default, field
+  with pytest.raises(ValueError, match="has no field"):
+    getattr(models, name)(**required, num_clases=3)
+
+
+def test_workdir_config_mismatch_is_one_line_naming_the_fields(tmp_path):
+  config = _conv_vq_photos()
+  workdir_config.record(config, tmp_path)
+  assert workdir_config.recorded(tmp_path).to_dict() == config.to_dict()  # tuples come back as tuples
+  workdir_config.check_matches(config, tmp_path)
+  config.train.log_every_steps = 1  # how the run is observed may change
+  config.mesh.ici_sizes = (1, -1, 1)
+  workdir_config.check_matches(config, tmp_path)
+  config.model.latent_dim = 16
+  config.model.quantizer.codebook_size = 99
+  with pytest.raises(config_validation.ConfigError) as error:
+    workdir_config.check_matches(config, tmp_path)
+  message = str(error.value)
+  assert "\n" not in message and len(message) < 400
+  assert "model.latent_dim = 16 here, 32 there" in message and "model.quantizer.codebook_size = 99 here" in message
+  workdir_config.check_matches(config, tmp_path, may_differ=workdir_config.RUN_CONTROL_FIELDS + ("model",))
+  assert workdir_config.resolve(None, tmp_path).model.latent_dim == 32
+  with pytest.raises(config_validation.ConfigError, match="no recorded config.json"):
+    workdir_config.resolve(None, tmp_path / "other")

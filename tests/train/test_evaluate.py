@@ -1,5 +1,7 @@
-"""`jaxtok.evaluate`: a checkpoint of a flexible TiTok evaluated with rFID, bits per image and the token curve."""
+"""`jaxtok.evaluate`: a checkpoint of a flexible TiTok evaluated with rFID, bits per image and the token curve, with
+the given config or the one the workdir recorded."""
 import json
+import logging
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +12,7 @@ from jaxtok import config_validation
 from jaxtok import evaluate
 from jaxtok.cli import load_config_file
 from jaxtok.metrics import fid
-from jaxtok.train import loop
+from jaxtok.train import run as run_lib
 from training_helpers import REPO  # pylint: disable=g-bad-import-order
 
 
@@ -32,17 +34,20 @@ def _random_inception_weights(path) -> None:
 
 
 @pytest.mark.slow
-def test_evaluate_a_flexible_titok_checkpoint(tmp_path):
+def test_evaluate_a_flexible_titok_checkpoint(tmp_path, caplog):
   config = load_config_file(str(REPO / "experiments" / "titok_photos.py") + ":smoke").unlock()
   config.data.batch_size = 8  # one example per simulated device
   workdir = tmp_path / "run"
-  trained = loop.train_and_evaluate(config, workdir)
+  trained = run_lib.train(config, workdir)
   assert "psnr_at_8_tokens" in trained["final_eval"]  # the runner's own evaluation draws the curve too
   history = (workdir / "history_eval.jsonl").read_text()
 
   _random_inception_weights(tmp_path / "inception.npz")
   config.eval.inception_weights_path = str(tmp_path / "inception.npz")
-  results = evaluate.evaluate_checkpoint(config, workdir)
+  with caplog.at_level(logging.INFO, logger="absl"):
+    results = evaluate.evaluate_checkpoint(config, workdir)
+  assert f"Loaded the checkpoint at step 4 of {workdir} (EMA weights) for evaluation." in caplog.text
+  assert "Resumed" not in caplog.text
 
   assert results["step"] == 4
   assert results["bits_per_image"] == pytest.approx(8 * np.log2(8 * 8 * 8 * 2))
@@ -58,6 +63,12 @@ def test_evaluate_a_flexible_titok_checkpoint(tmp_path):
     assert (output / png).stat().st_size > 1000
   assert (workdir / "history_eval.jsonl").read_text() == history, "evaluation must not rewrite training logs"
 
+  recorded = evaluate.evaluate_checkpoint(None, workdir)  # the config recorded in the workdir, without rFID
+  assert recorded["psnr"] == pytest.approx(trained["final_eval"]["psnr"], rel=1e-6) and "rfid" not in recorded
+  config.model.num_latent_tokens = 16
+  with pytest.raises(config_validation.ConfigError, match=r"in 1 field\(s\): model.num_latent_tokens = 16 here, 8 "
+                     r"there\."):
+    evaluate.evaluate_checkpoint(config, workdir)
   with pytest.raises(config_validation.ConfigError, match=r"No checkpoint at step 3 .* saved steps: \[4\]"):
     evaluate.evaluate_checkpoint(config, workdir, step=3)
   with pytest.raises(config_validation.ConfigError, match="train first"):

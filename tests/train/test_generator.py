@@ -1,25 +1,28 @@
 """The generator job: token extraction with a trained tokenizer, the main job's outputs, resumption after a kill,
-config checks, `jaxtok.sample`, and learning on structured tokens."""
+config checks, `jaxtok.sample` (output folders named by the call, unseen classes refused), and learning on
+structured tokens."""
 import json
+import logging
 import pathlib
 import shutil
-import signal
-import subprocess
-import sys
 
-import jax
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 import pytest
 
 from jaxtok import config_validation
+from jaxtok import registry
+from jaxtok import sample
 from jaxtok.cli import load_config_file
 from jaxtok.data import photos
 from jaxtok.data import tokens as tokens_lib
+from jaxtok.decoders import masked_sampling
 from jaxtok.train import frozen_tokenizer
-from jaxtok.train import generator_loop
-from jaxtok.train import loop
-from training_helpers import REPO, assert_trees_equal, read_checkpoint  # pylint: disable=g-bad-import-order
+from jaxtok.train import run as run_lib
+from jaxtok.train.tasks import generator as generator_task
+from training_helpers import (  # pylint: disable=g-bad-import-order
+    REPO, assert_trees_equal, kill_then_resume, read_checkpoint, run_main, tensorboard_tags)
 
 GENERATOR_SMOKE = "--config=experiments/maskgit_photos.py:smoke"
 
@@ -34,25 +37,13 @@ def _generator_config(tokenizer_workdir=""):
 def tokenizer_workdir(tmp_path_factory):
   """The conv VQ tokenizer (conv_vq_photos.py) trained for 6 smoke steps (8x8 tokens, 16 codes)."""
   workdir = tmp_path_factory.mktemp("tokenizer")
-  loop.train_and_evaluate(load_config_file(str(REPO / "experiments" / "conv_vq_photos.py") + ":smoke"), workdir)
+  run_lib.train(load_config_file(str(REPO / "experiments" / "conv_vq_photos.py") + ":smoke"), workdir)
   return workdir
 
 
 def _run_main(workdir, *extra, kill_at_step=None, timeout=300):
-  """Runs the main job in a subprocess; `kill_at_step` SIGKILLs it right after that training step is logged."""
-  code = ("import os, signal\n"
-          "from jaxtok.train import metrics_log\n"
-          "write = metrics_log.MetricsLog.write\n"
-          "def killing_write(self, kind, step, scalars):\n"
-          "  write(self, kind, step, scalars)\n"
-          f"  if kind == 'train' and step == {kill_at_step}:\n"
-          "    os.kill(os.getpid(), signal.SIGKILL)\n"
-          "metrics_log.MetricsLog.write = killing_write\n"
-          "from jaxtok import main\n"
-          "main.run()\n")
-  return subprocess.run([sys.executable, "-c", code, GENERATOR_SMOKE, f"--workdir={workdir}",
-                         "--config.train.log_every_steps=1", *extra], cwd=REPO, capture_output=True, text=True,
-                        timeout=timeout)
+  return run_main(GENERATOR_SMOKE, workdir, "--config.train.log_every_steps=1", *extra,
+                  kill_at_step=kill_at_step, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -64,22 +55,24 @@ def uninterrupted(tokenizer_workdir, tmp_path_factory):
   return workdir, result
 
 
-def test_extracted_tokens_are_the_tokenizer_codes_of_the_training_crops(tokenizer_workdir, tmp_path):
+def test_extracted_tokens_are_the_tokenizer_codes_of_the_training_crops(tokenizer_workdir, tmp_path, caplog):
   tokenizer_config = load_config_file(str(REPO / "experiments" / "conv_vq_photos.py") + ":smoke")
-  tokenizer = frozen_tokenizer.restore(tokenizer_config, tokenizer_workdir)
-  train = tokens_lib.extract_tokens(tokenizer_config, tokenizer_workdir, "train", 20, 0, tmp_path / "train.npz",
-                                    batch_size=8, tokenizer=tokenizer)
-  held_out = tokens_lib.extract_tokens(tokenizer_config, tokenizer_workdir, "eval", 20, 1, tmp_path / "eval.npz",
-                                       batch_size=8, tokenizer=tokenizer)
+  with caplog.at_level(logging.INFO, logger="absl"):
+    tokenizer = frozen_tokenizer.restore(tokenizer_config, tokenizer_workdir)
+  assert f"Loaded the checkpoint at step 6 of {tokenizer_workdir} (EMA weights) for encoding" in caplog.text
+  assert "Resumed" not in caplog.text
+  train = frozen_tokenizer.extract_tokens(tokenizer, "train", 20, 0, tmp_path / "train.npz", batch_size=8)
+  held_out = frozen_tokenizer.extract_tokens(tokenizer, "eval", 20, 1, tmp_path / "eval.npz", batch_size=8)
   loaded = tokens_lib.load_tokens(tmp_path / "train.npz")
   np.testing.assert_array_equal(loaded.tokens, train.tokens)
   assert loaded.tokens.shape == (20, 64) and loaded.tokens.dtype == np.int32
   assert (loaded.codebook_size, loaded.grid_shape, loaded.tokenizer_step) == (16, (8, 8), 6)
   assert loaded.tokenizer_workdir == str(tokenizer_workdir)
+  assert loaded.class_names == tuple(photo.name for photo in photos.PHOTOS)
   train_photos = {label for label, _ in photos.photos_in_split("train")}
   assert set(loaded.labels.tolist()) <= train_photos and set(held_out.labels.tolist()) <= train_photos
   assert not np.array_equal(held_out.tokens, train.tokens)
-  crops = next(tokens_lib._crop_stream(tokenizer_config, "train", 0, 8))  # pylint: disable=protected-access
+  crops = next(tokens_lib.crop_stream(tokenizer_config.data, "train", 0, 8))
   grids = tokenizer.encode(crops["image"]).reshape(8, 8, 8)  # raster order: row-major over the 8x8 grid
   np.testing.assert_array_equal(loaded.tokens[:8].reshape(8, 8, 8), grids)
   np.testing.assert_array_equal(loaded.labels[:8], crops["label"])
@@ -102,19 +95,14 @@ def test_main_job_leaves_tokens_checkpoints_metrics_and_sample_grids(uninterrupt
   assert (workdir / "images" / "samples_step0000000.png").exists()
   assert (workdir / "images" / "samples_step0000006.png").exists()
   assert (workdir / "curves.png").stat().st_size > 1000
+  assert tensorboard_tags(workdir / "tensorboard")["images"] == {"eval/samples"}
   assert "held-out masked-token loss" in result.stdout and "untrained" in result.stdout
 
 
 @pytest.mark.slow
 def test_resume_after_kill_matches_uninterrupted_run_bitwise(uninterrupted, tmp_path):
   shutil.copytree(uninterrupted[0] / "tokens", tmp_path / "tokens")  # no tokenizer needed: nothing decoded
-  killed = _run_main(tmp_path, "--config.tokenizer.workdir=", kill_at_step=5)
-  assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-  assert not (tmp_path / "checkpoints" / "6").exists()
-  resumed = _run_main(tmp_path, "--config.tokenizer.workdir=")
-  assert resumed.returncode == 0, resumed.stderr[-3000:]
-  assert "Resumed from the checkpoint at step" in resumed.stderr
-  summary = json.loads((tmp_path / "metrics.json").read_text())
+  summary = kill_then_resume(_run_main, tmp_path, "--config.tokenizer.workdir=")
   assert summary["resumed_from_step"] in (2, 4) and summary["step"] == 6  # the async save of 4 may not finish
   assert_trees_equal(read_checkpoint(tmp_path, 6), read_checkpoint(uninterrupted[0], 6))
   history = [json.loads(line)["step"] for line in (tmp_path / "history_train.jsonl").read_text().splitlines()]
@@ -122,13 +110,11 @@ def test_resume_after_kill_matches_uninterrupted_run_bitwise(uninterrupted, tmp_
 
 
 def test_sample_entry_point_writes_grids_trajectory_and_tokens(uninterrupted):
-  from jaxtok import sample  # pylint: disable=g-import-not-at-top
-
   workdir = uninterrupted[0]
   config = _generator_config()
   config.tokenizer.workdir = json.loads((workdir / "metrics.json").read_text())["config"]["tokenizer"]["workdir"]
   summary = sample.sample_checkpoint(config, workdir, samples_per_class=3, classes=[0, 2])
-  output = workdir / "samples_step0000006"
+  output = workdir / "samples_step0000006_classes0-2_n3"  # named by what differs from the defaults
   assert summary["output_dir"] == str(output) and summary["classes"] == [0, 2]
   saved = np.load(output / "samples.npz")
   assert saved["tokens"].shape == (6, 64) and saved["trajectory"].shape == (4, 6, 64)
@@ -142,6 +128,15 @@ def test_sample_entry_point_writes_grids_trajectory_and_tokens(uninterrupted):
   trajectory = np.asarray(Image.open(output / "trajectory.png"))
   assert samples.shape[0] == trajectory.shape[0] > 2 * 96  # two class rows
   assert trajectory.shape[1] > samples.shape[1]  # 4 steps vs 3 samples per row
+  assert json.loads((output / "call.json").read_text())["classes"] == [0, 2]
+
+  # Another call (the recorded config, another seed) writes elsewhere; classes never trained on are refused.
+  other = sample.sample_checkpoint(None, workdir, seed=1)
+  assert other["output_dir"] == str(workdir / "samples_step0000006_seed1")
+  assert np.load(output / "samples.npz")["tokens"].shape == (6, 64), "the first call's samples are kept"
+  with pytest.raises(config_validation.ConfigError, match=r"--classes \[11\] never appear in the generator's "
+                     r"training tokens.*trained on: 0 astronaut, 1 rocket"):
+    sample.sample_checkpoint(None, workdir, classes=[0, 11])
 
 
 def _write_structured_tokens(workdir, num_train=1024, num_eval=256, length=8, vocab=8, classes=3, noise=0.1):
@@ -175,25 +170,25 @@ def test_config_sizes_must_match_the_tokens(tmp_path):
   config.model.vocab_size = 99
   with pytest.raises(config_validation.ConfigError, match=r"'model.vocab_size' = 99 does not match the tokens' "
                      r"vocab_size = 8"):
-    generator_loop.GeneratorRun(config, tmp_path)
+    run_lib.Run(config, tmp_path)
   config.model.vocab_size, config.model.num_classes = 0, 2
   with pytest.raises(config_validation.ConfigError, match="'model.num_classes' = 2 must exceed the largest class "
                      "label of the tokens, 2"):
-    generator_loop.GeneratorRun(config, tmp_path)
+    run_lib.Run(config, tmp_path)
   config.model.num_classes, config.tokens.num_train_images = 3, 512
   with pytest.raises(config_validation.ConfigError, match="holds 1024 sequences but 'tokens.num_train_images' = 512"):
-    generator_loop.GeneratorRun(config, tmp_path)
+    run_lib.Run(config, tmp_path)
 
 
 def test_config_rejects_unknown_and_tokenizer_fields():
   config = _structured_config(10)
   config.train.mask_shedule = "cosine"
   with pytest.raises(config_validation.ConfigError, match="Did you mean 'mask_schedule'"):
-    generator_loop.GeneratorRun(config, None)
+    run_lib.Run(config, None)
   config = _structured_config(10)
   config.sampling.schedule = "zigzag"
   with pytest.raises(config_validation.ConfigError, match="'sampling.schedule' must be one of"):
-    generator_loop.GeneratorRun(config, None)
+    run_lib.Run(config, None)
 
 
 @pytest.mark.slow
@@ -202,7 +197,7 @@ def test_training_lowers_held_out_loss_and_brings_samples_to_the_data(tmp_path, 
   _write_structured_tokens(tmp_path)
   config = _structured_config(300)
   config.model_name = model_name
-  summary = generator_loop.train_generator(config, tmp_path)
+  summary = run_lib.train(config, tmp_path)
   untrained, final = summary["untrained_eval"], summary["final_eval"]
   assert final["loss"] < 0.5 * untrained["loss"], (untrained, final)
   assert final["accuracy"] > 0.8
@@ -210,9 +205,38 @@ def test_training_lowers_held_out_loss_and_brings_samples_to_the_data(tmp_path, 
   assert final["token_tv"] < 0.5 * final["token_tv_uniform"]
   assert final["token_tv"] < final["token_tv_train_data"] + 0.1  # near the finite-sample floor
   if model_name == "autoregressive":  # the sample entry point without a trajectory (tokens appear left to right)
-    from jaxtok import sample  # pylint: disable=g-import-not-at-top
     sampled = sample.sample_checkpoint(config, tmp_path, samples_per_class=4, classes=[1])
     saved = np.load(pathlib.Path(sampled["output_dir"]) / "samples.npz")
     assert saved["tokens"].shape == (4, 8) and "trajectory" not in saved
     pattern = (3 * 1 + np.arange(8)) % 8  # class 1's sequence in _write_structured_tokens (10% noise)
     assert np.mean(saved["tokens"] == pattern) > 0.7
+
+
+class OneStepMaskGIT(generator_task.GeneratorTask):
+  """A third generator, added as the README's "How to add a model" says: a MaskedTokenTransformer trained on a
+  linear masking schedule without smoothing, sampled in one step (every position's argmax from all-masked input)."""
+
+  def loss_options(self, training):
+    del training
+    return {"schedule": "linear", "label_smoothing": 0.0, "class_dropout": 0.0}
+
+  def sampler(self, variables, key, class_labels, return_trajectory):
+    del key, return_trajectory
+    masked = jnp.full((len(class_labels), self.model.sequence_length), self.model.mask_id, jnp.int32)
+    tokens = jnp.argmax(self.model.apply(variables, masked, class_labels), -1).astype(jnp.int32)
+    return masked_sampling.SamplerOutput(tokens=tokens, trajectory=None)
+
+
+@pytest.mark.slow
+def test_a_new_generator_is_a_task_class_and_a_registry_line(tmp_path, monkeypatch):
+  monkeypatch.setitem(registry.MODELS, "one_step_maskgit", registry.Registered(
+      "jaxtok.decoders.maskgit:MaskedTokenTransformer", f"{__name__}:OneStepMaskGIT"))
+  _write_structured_tokens(tmp_path)
+  config = _structured_config(40)
+  config.model_name = "one_step_maskgit"
+  summary = run_lib.train(config, tmp_path)
+  assert summary["completed"] and summary["final_eval"]["loss"] < summary["untrained_eval"]["loss"]
+  sampled = sample.sample_checkpoint(None, tmp_path, samples_per_class=2, classes=[1])  # the recorded config
+  tokens = np.load(pathlib.Path(sampled["output_dir"]) / "samples.npz")["tokens"]
+  assert tokens.shape == (2, 8)
+  np.testing.assert_array_equal(tokens[0], tokens[1])  # one argmax step: no randomness

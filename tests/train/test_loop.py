@@ -1,7 +1,8 @@
-"""The main job: outputs, resumption after a kill, NaN stop, SIGTERM save."""
+"""The main job: outputs (the recorded config, TensorBoard scalars and images), resumption after a kill, a config
+that does not match the workdir's, rerunning a finished run, NaN stop, SIGTERM save."""
 import json
-import os
-import pathlib
+import logging
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,27 +14,18 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from jaxtok.train import loop
+from jaxtok import config_validation
+from jaxtok.train import run as run_lib
 from jaxtok.train import step as step_lib
-from training_helpers import REPO, assert_trees_equal, read_checkpoint  # pylint: disable=g-bad-import-order
+from jaxtok.train.tasks import tokenizer as tokenizer_task
+from training_helpers import (  # pylint: disable=g-bad-import-order
+    REPO, assert_trees_equal, kill_then_resume, read_checkpoint, run_main, tensorboard_tags)
 
 SMOKE = "--config=experiments/conv_vq_photos.py:smoke"
 
 
 def _run_main(workdir, *extra, kill_at_step=None, timeout=300):
-  """Runs the main job in a subprocess; `kill_at_step` SIGKILLs it right after that training step is logged."""
-  code = ("import os, signal\n"
-          "from jaxtok.train import metrics_log\n"
-          "write = metrics_log.MetricsLog.write\n"
-          "def killing_write(self, kind, step, scalars):\n"
-          "  write(self, kind, step, scalars)\n"
-          f"  if kind == 'train' and step == {kill_at_step}:\n"
-          "    os.kill(os.getpid(), signal.SIGKILL)\n"
-          "metrics_log.MetricsLog.write = killing_write\n"
-          "from jaxtok import main\n"
-          "main.run()\n")
-  return subprocess.run([sys.executable, "-c", code, SMOKE, f"--workdir={workdir}", *extra], cwd=REPO,
-                        capture_output=True, text=True, timeout=timeout)
+  return run_main(SMOKE, workdir, *extra, kill_at_step=kill_at_step, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +48,10 @@ def test_main_job_leaves_checkpoints_logs_metrics_and_pngs(uninterrupted):
   assert summary["skipped_images"] == {"train": 0, "eval": 0}
   assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [4, 6]
   assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+  tags = tensorboard_tags(workdir / "tensorboard")
+  assert {"train/loss", "eval/psnr"} <= tags["scalars"] and tags["images"] == {"eval/reconstructions"}
+  assert json.loads((workdir / "config.json").read_text()) == summary["config"]  # recorded when training started
+  assert (workdir / "images" / "reconstructions_step0000006.png").exists()
   grid = np.asarray(Image.open(workdir / "reconstructions.png"))
   assert grid.ndim == 3 and grid.shape[0] > 2 * 96 and grid.std() > 0
   assert (workdir / "curves.png").stat().st_size > 1000
@@ -66,17 +62,37 @@ def test_main_job_leaves_checkpoints_logs_metrics_and_pngs(uninterrupted):
 
 @pytest.mark.slow
 def test_resume_after_kill_matches_uninterrupted_run_bitwise(uninterrupted, tmp_path):
-  killed = _run_main(tmp_path, "--config.train.log_every_steps=1", kill_at_step=5)
-  assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-  assert not (tmp_path / "checkpoints" / "6").exists()
-  resumed = _run_main(tmp_path, "--config.train.log_every_steps=1")
-  assert resumed.returncode == 0, resumed.stderr[-3000:]
-  assert "Resumed from the checkpoint at step" in resumed.stderr
-  summary = json.loads((tmp_path / "metrics.json").read_text())
+  summary = kill_then_resume(_run_main, tmp_path, "--config.train.log_every_steps=1")
   assert summary["resumed_from_step"] in (2, 4) and summary["step"] == 6
   assert_trees_equal(read_checkpoint(tmp_path, 6), read_checkpoint(uninterrupted[0], 6))
   history = [json.loads(line)["step"] for line in (tmp_path / "history_train.jsonl").read_text().splitlines()]
   assert history == [1, 2, 3, 4, 5, 6], "entries the killed run wrote past its checkpoint are replaced"
+
+
+def test_rerunning_a_finished_run_is_a_no_op_that_says_so(uninterrupted, smoke_config, caplog):
+  workdir = uninterrupted[0]
+  outputs = [workdir / "metrics.json", workdir / "history_train.jsonl", workdir / "history_eval.jsonl",
+             *(workdir / "tensorboard").iterdir()]
+  before = {path: path.read_bytes() for path in outputs}
+  with caplog.at_level(logging.INFO, logger="absl"):
+    summary = run_lib.train(smoke_config, workdir)
+  assert f"{workdir} already finished at step 6: nothing to do" in caplog.text
+  assert summary == json.loads(before[workdir / "metrics.json"]) and summary["train_images_per_second"] > 0
+  assert {path: path.read_bytes() for path in outputs} == before
+  assert sorted((workdir / "tensorboard").iterdir()) == sorted(outputs[3:]), "no second event file"
+
+
+def test_resuming_with_another_config_stops_in_one_line_naming_the_fields(uninterrupted, smoke_config, tmp_path):
+  shutil.copytree(uninterrupted[0] / "checkpoints" / "4", tmp_path / "checkpoints" / "4")  # a run stopped at 4
+  shutil.copy(uninterrupted[0] / "config.json", tmp_path)
+  smoke_config.model.latent_dim = 16
+  smoke_config.optimizer.learning_rate = 0.1
+  with pytest.raises(config_validation.ConfigError) as error:
+    run_lib.train(smoke_config, tmp_path)
+  message = str(error.value)
+  assert "\n" not in message and "in 2 field(s)" in message
+  assert "model.latent_dim = 16 here, 8 there" in message
+  assert "optimizer.learning_rate = 0.1 here, 0.002 there" in message
 
 
 def _poison_from_step(bad_step):
@@ -97,10 +113,10 @@ def _poison_from_step(bad_step):
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(smoke_config, tmp_path, monkeypatch):
-  monkeypatch.setattr(loop.step_lib, "make_train_step", _poison_from_step(5))
+  monkeypatch.setattr(tokenizer_task.step_lib, "make_train_step", _poison_from_step(5))
   smoke_config.checkpoint.keep = 5
-  with pytest.raises(loop.NonFiniteLossError, match="became nan at step 5"):
-    loop.train_and_evaluate(smoke_config, tmp_path)
+  with pytest.raises(run_lib.NonFiniteLossError, match="became nan at step 5"):
+    run_lib.train(smoke_config, tmp_path)
   saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
   assert saved == [2, 4]
   good = read_checkpoint(tmp_path, 4)
@@ -134,7 +150,7 @@ def test_adversarial_loss_trains_a_discriminator_inside_the_state(smoke_config, 
   smoke_config.losses.adversarial_start_step = 2
   smoke_config.losses.discriminator_channels = 8
   smoke_config.losses.discriminator_layers = 2
-  summary = loop.train_and_evaluate(smoke_config, tmp_path)
+  summary = run_lib.train(smoke_config, tmp_path)
   assert summary["completed"]
   history = [json.loads(line) for line in (tmp_path / "history_train.jsonl").read_text().splitlines()]
   assert history[-1]["generator_adversarial_loss"] != 0 and np.isfinite(history[-1]["discriminator/loss"])

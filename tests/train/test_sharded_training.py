@@ -1,7 +1,6 @@
 """Sharded training on 8 simulated CPU devices: steps equal the single-device step, parameters are laid out as the
 rules say, checkpoints restore across meshes, and two processes train data-parallel to identical parameters."""
 import json
-import pathlib
 import socket
 import subprocess
 import sys
@@ -113,13 +112,13 @@ def test_two_processes_train_data_parallel_to_identical_parameters(tmp_path):
   script = ("import numpy as np, jax\n"
             "from jax.experimental import multihost_utils\n"
             "from jaxtok import main\n"
-            "from jaxtok.train import loop\n"
-            "write_summary = loop._write_summary\n"
+            "from jaxtok.train import run as run_lib\n"
+            "write_summary = run_lib.Run._write_summary\n"
             "def dump_params_then_write_summary(run, *args, **kwargs):\n"
             "  leaves = multihost_utils.process_allgather(jax.tree.leaves(run.state.params), tiled=True)\n"
             "  np.savez(f'{run.workdir}/params_{jax.process_index()}.npz', *[np.asarray(x) for x in leaves])\n"
             "  return write_summary(run, *args, **kwargs)\n"
-            "loop._write_summary = dump_params_then_write_summary\n"
+            "run_lib.Run._write_summary = dump_params_then_write_summary\n"
             "main.run()\n")
   port = _free_port()
   common = ["--config=experiments/conv_vq_photos.py:smoke", f"--workdir={tmp_path}", f"--coordinator_address=localhost:{port}",

@@ -1,11 +1,48 @@
-"""Helpers of the training tests: checkpoint readers and tree comparison."""
+"""Helpers of the training tests: the main job in a subprocess, checkpoint and TensorBoard readers, tree
+comparison."""
+import json
 import pathlib
+import signal
+import struct
+import subprocess
+import sys
+from typing import Callable
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from tensorboardX.proto import event_pb2
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def run_main(config_argument: str, workdir: pathlib.Path, *extra: str, kill_at_step: int | None = None,
+             timeout: int = 300) -> subprocess.CompletedProcess:
+  """Runs the main job in a subprocess; `kill_at_step` SIGKILLs it right after that training step is logged."""
+  code = ("import os, signal\n"
+          "from jaxtok.train import metrics_log\n"
+          "write = metrics_log.MetricsLog.write\n"
+          "def killing_write(self, kind, step, scalars):\n"
+          "  write(self, kind, step, scalars)\n"
+          f"  if kind == 'train' and step == {kill_at_step}:\n"
+          "    os.kill(os.getpid(), signal.SIGKILL)\n"
+          "metrics_log.MetricsLog.write = killing_write\n"
+          "from jaxtok import main\n"
+          "main.run()\n")
+  return subprocess.run([sys.executable, "-c", code, config_argument, f"--workdir={workdir}", *extra], cwd=REPO,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def kill_then_resume(run: Callable[..., subprocess.CompletedProcess], workdir: pathlib.Path, *extra: str) -> dict:
+  """Runs `run(workdir, *extra)` (a `run_main` partial) killed right after training step 5 is logged, then again to
+  the end; checks that the second run resumed, and returns its metrics.json."""
+  killed = run(workdir, *extra, kill_at_step=5)
+  assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+  assert not (workdir / "checkpoints" / "6").exists()
+  resumed = run(workdir, *extra)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert "Resumed from the checkpoint at step" in resumed.stderr
+  return json.loads((workdir / "metrics.json").read_text())
 
 
 def read_checkpoint(workdir: pathlib.Path, step: int) -> dict:
@@ -20,3 +57,23 @@ def assert_trees_equal(a, b) -> None:
   assert tree_a == tree_b
   for x, y in zip(leaves_a, leaves_b):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def tensorboard_tags(directory: pathlib.Path) -> dict[str, set[str]]:
+  """The tags of every TensorBoard event file in `directory`, by kind: {"scalars": {...}, "images": {...}}.
+
+  Reads the TFRecord framing (length, its CRC, the Event proto, its CRC) with tensorboardX's protobufs, so it needs
+  no TensorBoard install.
+  """
+  tags = {"scalars": set(), "images": set()}
+  for path in directory.glob("events.out.tfevents.*"):
+    data, offset = path.read_bytes(), 0
+    while offset < len(data):
+      (length,) = struct.unpack("<Q", data[offset:offset + 8])
+      event = event_pb2.Event.FromString(data[offset + 12:offset + 12 + length])
+      offset += 12 + length + 4
+      for value in event.summary.value:
+        kind = {"simple_value": "scalars", "image": "images"}.get(value.WhichOneof("value"))
+        if kind:
+          tags[kind].add(value.tag)
+  return tags

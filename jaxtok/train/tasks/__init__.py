@@ -1,0 +1,1 @@
+"""The training tasks (`jaxtok.train.task.Task`): image tokenizers and token generators."""
