@@ -98,6 +98,10 @@ class Run:
         getattr(self.model, "codebook_size", None), self.config.eval.grid_images, self.feature_fn)
     if hasattr(self.model, "bits_per_image"):
       results["bits_per_image"] = float(self.model.bits_per_image(self.config.data.image_size))
+    if results["num_images"] < self.config.eval.num_images:  # center crops of a source with unreadable images
+      logging.warning("Evaluated %d images, not eval.num_images = %d: %s has %d unreadable images.",
+                      results["num_images"], self.config.eval.num_images, self.eval_source.description,
+                      len(self.eval_source.skipped))
     curve = self._token_curve()
     results.update({f"psnr_at_{k}_tokens": value for k, value in curve.items()})
     self.log.write("eval", step, results)
