@@ -14,3 +14,6 @@ from jaxtok.nn.normalization import l2_normalize
 from jaxtok.nn.normalization import layer_norm
 from jaxtok.nn.transformer import Mlp
 from jaxtok.nn.transformer import TransformerBlock
+
+__all__ = ["Mlp", "MultiHeadAttention", "TransformerBlock", "attend", "compute_dtype", "dense", "embedding",
+           "l2_normalize", "layer_norm"]
