@@ -6,6 +6,10 @@
 image), ViT encoder and decoder of width 128 and depth 2. `input_embedding_scale = 0.1` starts the pixel and token
 embeddings small, which takes this small TiTok off the flat-patch plateau within a few hundred steps (see
 `jaxtok/tokenizers/titok.py`). Its 2D baseline is experiments/conv_vq_photos.py. `:smoke` shrinks it to a few steps.
+`:flex` is the same model trained to decode any prefix of its tokens: causal latent attention and One-D-Piece's tail
+drop (half the examples keep only their first k tokens, k uniform in 1..32; FlexTok's nested dropout, where every
+example keeps a power-of-two prefix, stays below the mean-colour baseline after these 600 steps, see the README).
+`:flex_smoke` shrinks it.
 """
 import ml_collections
 
@@ -89,7 +93,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.checkpoint.every_steps = 300
   config.checkpoint.keep = 2
 
-  if arg == "smoke":
+  if arg in ("flex", "flex_smoke"):
+    config.model.latent_attention = "causal"
+    config.model.token_dropout = "tail_drop"
+  if arg in ("smoke", "flex_smoke"):
     config.model.encoder_size = config.model.decoder_size = "micro"
     config.model.num_latent_tokens = 8
     config.data.batch_size = 8
@@ -100,6 +107,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.eval.batch_size = 8
     config.eval.grid_images = 8
     config.checkpoint.every_steps = 2
-  elif arg:
-    raise ValueError(f"Unknown quickstart argument {arg!r}; expected nothing or 'smoke'.")
+  elif arg not in (None, "", "flex"):
+    raise ValueError(f"Unknown quickstart argument {arg!r}; expected nothing, 'smoke', 'flex' or 'flex_smoke'.")
   return config
