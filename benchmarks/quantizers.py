@@ -135,7 +135,7 @@ def benchmark(name, config, dim, tokens, dtype, ceiling, trials):
 
 
 def print_table(rows, ceiling, device):
-  print(f"\nquantizer forward+backward on {device}; bf16 matmul ceiling {ceiling:.1f} TFLOP/s (this run)")
+  print(f"\nquantizer forward+backward on {device}; bf16 matmul ceiling {ceiling:.3g} TFLOP/s (this run)")
   header = f"{'quantizer':28s} {'dtype':8s} {'D':>4s} {'K':>8s} {'bits':>6s} {'ms':>9s} {'Mtok/s':>8s} " \
            f"{'TFLOP/s':>8s} {'ceiling':>8s}"
   print(header)
