@@ -10,6 +10,9 @@ measured in this same run.
 Run from the repository root after `pip install -e . --no-deps`:
   python benchmarks/quantizers.py            # full on GPU, small on CPU
   python benchmarks/quantizers.py --small --only=vq_l2,fsq
+
+Rows are named by setting (the keys of `_FULL`, what `--only` takes) and the size run: `vq_large_256k` on a GPU is
+`vq_large_1k` on CPU, `lfq_18bit` is `lfq_10bit`. K is the codes per codebook (2^bits for LFQ/BSQ).
 """
 import argparse
 import statistics
@@ -20,22 +23,23 @@ import jax.numpy as jnp
 
 from jaxtok import quantizers
 
-# name -> (quantizer config, input dim); K and dims as in published tokenizers.
+# setting -> (quantizer config, input dim); K and dims as in published tokenizers. A row's name is its setting
+# followed by the size actually run (`row_name`), so a CPU run's smaller codebooks never carry the full-size name.
 _FULL = {
     "vq_l2": ({"name": "vq", "codebook_size": 4096}, 12),
     "vq_l2_ema_kmeans_restart": ({"name": "vq", "codebook_size": 16384, "use_ema": True, "kmeans_init": True,
                                   "dead_code_window": 100}, 32),
     "vq_cosine_factorized": ({"name": "vq", "codebook_size": 16384, "codebook_dim": 32, "distance": "cosine"}, 256),
     "vq_rotation": ({"name": "vq", "codebook_size": 65536, "estimator": "rotation"}, 32),
-    "vq_262k": ({"name": "vq", "codebook_size": 262144}, 16),
-    "residual_vq_8x1024": ({"name": "residual_vq", "codebook_size": 1024, "num_stages": 8,
-                            "quantizer_dropout_rate": 0.5}, 128),
-    "grouped_vq_8x4096": ({"name": "grouped_vq", "codebook_size": 4096, "num_groups": 8}, 256),
-    "fsq_64000": ({"name": "fsq", "levels": (8, 8, 8, 5, 5, 5), "input_dim": 256}, 256),
-    "lfq_18bit": ({"name": "lfq", "dim": 18, "input_dim": 256}, 256),
-    "bsq_18bit": ({"name": "bsq", "dim": 18, "input_dim": 256}, 256),
-    "bsq_128bit_packed": ({"name": "bsq", "dim": 128, "input_dim": 256, "packed_indices": True,
-                           "entropy_group_bits": 8}, 256),
+    "vq_large": ({"name": "vq", "codebook_size": 262144}, 16),
+    "residual_vq": ({"name": "residual_vq", "codebook_size": 1024, "num_stages": 8, "quantizer_dropout_rate": 0.5},
+                    128),
+    "grouped_vq": ({"name": "grouped_vq", "codebook_size": 4096, "num_groups": 8}, 256),
+    "fsq": ({"name": "fsq", "levels": (8, 8, 8, 5, 5, 5), "input_dim": 256}, 256),
+    "lfq": ({"name": "lfq", "dim": 18, "input_dim": 256}, 256),
+    "bsq": ({"name": "bsq", "dim": 18, "input_dim": 256}, 256),
+    "bsq_packed": ({"name": "bsq", "dim": 128, "input_dim": 256, "packed_indices": True, "entropy_group_bits": 8},
+                   256),
 }
 _FULL_TOKENS = (256, 32)
 _SMALL_TOKENS = (16, 32)
@@ -43,13 +47,30 @@ _SMALL_MAX_CODES = 1024
 
 
 def small_config(config: dict) -> dict:
-  """The same quantizer with codebooks capped at 1,024 codes (and 12 bits for LFQ/BSQ) for a quick CPU run."""
+  """The same quantizer with codebooks capped at 1,024 codes (and 10 bits for LFQ/BSQ) for a quick CPU run."""
   config = dict(config)
   if "codebook_size" in config:
     config["codebook_size"] = min(config["codebook_size"], _SMALL_MAX_CODES)
   if config["name"] in ("lfq", "bsq") and not config.get("packed_indices"):
     config["dim"] = min(config["dim"], 10)
   return config
+
+
+def _count(n: int) -> str:
+  """1024 -> "1k", 262144 -> "256k", 64000 -> "64000": a code count as it reads in a row name."""
+  return f"{n // 1024}k" if n % 1024 == 0 else str(n)
+
+
+def row_name(setting: str, model) -> str:
+  """`setting` and the size of the quantizer actually built: stages or groups x codes per codebook, or bits."""
+  per_codebook = getattr(model, "codebook_size", None)
+  if hasattr(model, "num_stages"):
+    return f"{setting}_{model.num_stages}x{_count(per_codebook)}"
+  if hasattr(model, "num_groups"):
+    return f"{setting}_{model.num_groups}x{_count(per_codebook)}"
+  if hasattr(model, "dim"):  # LFQ / BSQ: one bit per channel
+    return f"{setting}_{model.dim}bit"
+  return f"{setting}_{_count(per_codebook)}"
 
 
 def median_seconds(fn, inputs, *, trials: int, calls_per_trial: int) -> float:
@@ -104,7 +125,8 @@ def benchmark(name, config, dim, tokens, dtype, ceiling, trials):
   _, state = step(variables, x, jax.random.key(4))  # the first step seeds k-means; time the steady state
   seconds = median_seconds(step, ({**variables, **state}, x, jax.random.key(5)), trials=trials, calls_per_trial=3)
   flops = lookup_flops_per_token(config, dim) * batch * length
-  row = dict(quantizer=name, D=dim, K=model.codebook_size or f"2^{config['dim']}", bits=model.bits_per_token,
+  row = dict(quantizer=row_name(name, model), D=dim, K=model.codebook_size or f"2^{config['dim']}",
+             bits=model.bits_per_token,
              dtype=jnp.dtype(dtype).name, ms=seconds * 1e3, mtok_s=batch * length / seconds / 1e6)
   if flops:
     row.update(tflops=flops / seconds / 1e12, ceiling=flops / seconds / 1e12 / ceiling)
@@ -113,7 +135,7 @@ def benchmark(name, config, dim, tokens, dtype, ceiling, trials):
 
 
 def print_table(rows, ceiling, device):
-  print(f"\nquantizer forward+backward on {device}; bf16 matmul ceiling {ceiling:.1f} TFLOP/s (this run)")
+  print(f"\nquantizer forward+backward on {device}; bf16 matmul ceiling {ceiling:.3g} TFLOP/s (this run)")
   header = f"{'quantizer':28s} {'dtype':8s} {'D':>4s} {'K':>8s} {'bits':>6s} {'ms':>9s} {'Mtok/s':>8s} " \
            f"{'TFLOP/s':>8s} {'ceiling':>8s}"
   print(header)

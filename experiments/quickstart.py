@@ -8,20 +8,28 @@ GELU, LayerNorm eps 1e-5, the legacy token projection) with the official non-leg
 `input_embedding_scale = 0.1` starts the pixel and token embeddings small, which takes this small TiTok off the
 flat-patch plateau within a few hundred steps (see `jaxtok/tokenizers/titok.py`). Its 2D baseline is
 experiments/conv_vq_photos.py. `:smoke` shrinks it to a few steps.
+`:flex` is the same model trained to decode any prefix of its tokens: causal latent attention and One-D-Piece's tail
+drop (half the examples keep only their first k tokens, k uniform in 1..32; FlexTok's nested dropout, where every
+example keeps a power-of-two prefix, stays below the mean-colour baseline after these 600 steps, see the README).
+`:flex_smoke` shrinks it.
 """
 from jaxtok.configs import common
 from jaxtok.configs import models
 
 
 def get_config(arg=None):
-  arg = common.check_arg("quickstart", arg, ("smoke",))
+  arg = common.check_arg("quickstart", arg, ("smoke", "flex", "flex_smoke"))
   model = models.titok(image_size=32, patch_size=4, token_dim=4, encoder_size="tiny", decoder_size="tiny",
                        quantizer={"name": "fsq", "levels": (8, 8, 8, 2)}, decoder_output="pixels",
                        input_embedding_scale=0.1)
   config = common.tokenizer("titok", model, data=common.photos_data(image_size=32, crop_fractions=(0.1, 0.4)),
                             optimizer=common.adamw(learning_rate=1e-3, warmup_steps=50), num_steps=600,
                             log_every_steps=25, eval_every_steps=300)
-  if arg == "smoke":
+  if arg in ("flex", "flex_smoke"):
+    config.model.latent_attention = "causal"
+    config.model.token_dropout = "tail_drop"
+    config.model.legacy_token_projection = False  # the legacy reshape mixes tokens: causal latents need it off
+  if arg in ("smoke", "flex_smoke"):
     config.model.encoder_size = config.model.decoder_size = "micro"
     config.model.num_latent_tokens = 8
     common.tokenizer_smoke(config, num_steps=6, batch_size=8, checkpoint_every_steps=2)

@@ -6,10 +6,10 @@ time. Both are deterministic functions of the seed, and the training iterator's 
 """
 import dataclasses
 import functools
-import math
 from typing import Any
 
 import grain
+from grain import experimental as grain_experimental
 import numpy as np
 
 from jaxtok.data import photos
@@ -21,7 +21,14 @@ SOURCE_NAMES = ("photos", "image_folder", "array_record", "tfds")
 
 @dataclasses.dataclass(frozen=True)
 class CropOptions:
-  """How examples are cut from source images: side `image_size`, window a fraction of the short side."""
+  """How examples are cut from source images.
+
+  Attributes:
+    image_size: side of the square crops, in pixels.
+    min_fraction, max_fraction: a crop window's side is a uniform fraction in [min_fraction, max_fraction] of the
+      image's short side (0 < min <= max <= 1), resized to image_size.
+    random_flip: mirror training crops left-right with probability 1/2.
+  """
 
   image_size: int
   min_fraction: float
@@ -67,16 +74,53 @@ def _crop_example(item: sources.Item, rng: np.random.Generator, options: CropOpt
   return {"image": transforms.to_float(image), "label": np.int32(item["label"])}
 
 
-def _shard(dataset: grain.MapDataset, shard_index: int, shard_count: int) -> grain.MapDataset:
-  if not 0 <= shard_index < shard_count:
-    raise ValueError(f"Expected 0 <= shard_index < shard_count, got {shard_index} and {shard_count}.")
-  return dataset[shard_index::shard_count]
+class NoReadableImagesError(ValueError):
+  """Every image of a source (or of this host's shard of it) failed to decode."""
+
+
+class _ReadableShard:
+  """This host's shard of a source (items `shard_index`, `shard_index + shard_count`, ...), random access.
+
+  It remembers which of its items could not be decoded and raises NoReadableImagesError, naming the source, once
+  every item has failed: grain skips unreadable items, so a source without a single readable image would otherwise
+  keep a training or filling evaluation stream reading forever.
+  """
+
+  def __init__(self, source, shard_index: int, shard_count: int):
+    if not 0 <= shard_index < shard_count:
+      raise ValueError(f"Expected 0 <= shard_index < shard_count, got {shard_index} and {shard_count}.")
+    self._source, self._indices = source, range(shard_index, len(source), shard_count)
+    self._shard = "" if shard_count == 1 else f" (shard {shard_index} of {shard_count})"
+    self._unreadable: set[int] = set()
+
+  def __len__(self) -> int:
+    return len(self._indices)
+
+  def __getitem__(self, index: int) -> sources.Item:
+    item = self._source[self._indices[index]]
+    if item is None:
+      self._unreadable.add(index)
+      if len(self._unreadable) == len(self._indices):
+        raise NoReadableImagesError(self._error_message())
+    return item
+
+  def _error_message(self) -> str:
+    description = getattr(self._source, "description", type(self._source).__name__)
+    reasons = getattr(getattr(self._source, "skipped", None), "reasons", {})
+    first = next(iter(reasons.items()), None)
+    example = f" First failure: {first[0]}: {first[1]}." if first else ""
+    return (f"None of the {len(self._indices)} images of {description}{self._shard} could be decoded; expected at "
+            f"least one readable image.{example}")
+
+
+def _shard(source, shard_index: int, shard_count: int) -> grain.MapDataset:
+  return grain.MapDataset.source(_ReadableShard(source, shard_index, shard_count))
 
 
 def train_dataset(source, options: CropOptions, *, batch_size: int, seed: int, shard_index: int = 0,
                   shard_count: int = 1, worker_count: int = 0) -> grain.IterDataset:
   """An endless stream of `batch_size` random crops; each host (shard) reads a disjoint part of the source."""
-  dataset = _shard(grain.MapDataset.source(source), shard_index, shard_count)
+  dataset = _shard(source, shard_index, shard_count)
   dataset = dataset.shuffle(seed=seed).repeat()
   dataset = dataset.random_map(functools.partial(_crop_example, options=options, flip=options.random_flip), seed=seed)
   stream = dataset.to_iter_dataset().batch(batch_size, drop_remainder=True)
@@ -87,21 +131,28 @@ def train_dataset(source, options: CropOptions, *, batch_size: int, seed: int, s
 
 def eval_dataset(source, options: CropOptions, *, num_images: int, batch_size: int, seed: int, shard_index: int = 0,
                  shard_count: int = 1, crop: str = "random") -> grain.IterDataset:
-  """`num_images` fixed, unflipped crops, identical on every call with the same seed.
+  """`num_images` fixed, unflipped crops of readable images, identical on every call with the same seed.
 
-  crop: "random" cycles through the source cutting seeded random windows (`options`' fractions); "center" takes the
-  centred full-short-side square of each of the first `num_images` images (at most one per image).
+  crop: "random" cycles through the source cutting seeded random windows (`options`' fractions), as many passes as
+  it takes: an unreadable image is skipped and the count filled from the next readable ones, so corrupt files never
+  shrink the evaluation set. "center" takes the centred full-short-side square of each of the first `num_images`
+  readable images (at most one per image: fewer when the source has fewer readable images; the caller sees the
+  count). A source without any readable image raises NoReadableImagesError.
   """
   if crop not in EVAL_CROPS:
     raise ValueError(f"eval crop must be one of {EVAL_CROPS}, got {crop!r}.")
-  dataset = _shard(grain.MapDataset.source(source), shard_index, shard_count)
+  if num_images < 1:
+    raise ValueError(f"num_images must be >= 1, got {num_images}.")
+  dataset = _shard(source, shard_index, shard_count)
   if crop == "center" and num_images > len(dataset):
     raise ValueError(f"Center crops give one image per source image: num_images={num_images} exceeds the "
                      f"{len(dataset)} images of the source.")
-  dataset = dataset.repeat(math.ceil(num_images / len(dataset)), reseed_each_epoch=True)[:num_images]
+  if crop == "random":
+    dataset = dataset.repeat(None, reseed_each_epoch=True)
   dataset = dataset.random_map(functools.partial(_crop_example, options=options, flip=False, center=crop == "center"),
                                seed=seed)
-  return dataset.to_iter_dataset().batch(batch_size, drop_remainder=False)
+  readable = grain_experimental.LimitIterDataset(dataset.to_iter_dataset(), count=num_images)
+  return readable.batch(batch_size, drop_remainder=False)
 
 
 def crop_options(data_config: Any) -> CropOptions:

@@ -1,8 +1,9 @@
 """Random-access image sources. Each item is `{"image": uint8 [height, width, 3], "label": int}` or None.
 
 None marks an image that could not be decoded: it is skipped downstream, counted in `source.skipped`, and reported
-once per file in the log, so one corrupt file among millions never stops a run. (With grain worker processes each
-worker counts its own skips.)
+once per file in the log, so one corrupt file among millions never stops a run; a source with no readable image at
+all stops the pipeline with an error naming it (`pipeline.NoReadableImagesError`). (With grain worker processes each
+worker counts its own skips.) Each source's `description` names it in such messages.
 """
 import collections
 import pathlib
@@ -41,7 +42,11 @@ def _decode_or_skip(encoded: bytes, name: str, label: int, skipped: SkippedImage
 
 
 class InMemoryImageSource:
-  """Already-decoded images with labels (the embedded photos)."""
+  """Already-decoded images with labels (the embedded photos).
+
+  Args:
+    images_and_labels: (uint8 image `[height, width, 3]`, int label) pairs.
+  """
 
   def __init__(self, images_and_labels: Sequence[tuple[np.ndarray, int]]):
     for image, _ in images_and_labels:
@@ -49,6 +54,7 @@ class InMemoryImageSource:
         raise ValueError(f"Expected uint8 images [height, width, 3], got {image.dtype} {image.shape}.")
     self._items = list(images_and_labels)
     self.skipped = SkippedImages()
+    self.description = f"{len(self._items)} in-memory images"
 
   def __len__(self) -> int:
     return len(self._items)
@@ -63,6 +69,10 @@ class ImageFolderSource:
 
   Labels: files directly inside class folders (`root/<class>/.../x.jpg`, the ImageNet layout) get the index of their
   class folder in sorted order; files directly in `root` get label 0. `class_names` lists the folders.
+
+  Args:
+    root: the folder.
+    extensions: file suffixes to read (case-insensitive).
   """
 
   def __init__(self, root: str | pathlib.Path, extensions: Sequence[str] = IMAGE_EXTENSIONS):
@@ -78,6 +88,7 @@ class ImageFolderSource:
     index_of = {name: i for i, name in enumerate(self.class_names)}
     self._labels = [index_of.get(p.relative_to(root).parts[0], 0) for p in self._paths]
     self.skipped = SkippedImages()
+    self.description = f"the image folder {str(root)!r}"
 
   def __len__(self) -> int:
     return len(self._paths)
@@ -100,6 +111,7 @@ class ArrayRecordImageSource:
 
     self._records = grain.sources.ArrayRecordDataSource(paths)
     self.skipped = SkippedImages()
+    self.description = f"the ArrayRecord file(s) {paths!r}"
 
   def __len__(self) -> int:
     return len(self._records)
@@ -118,6 +130,7 @@ class TfdsImageSource:
       raise ImportError("The TFDS source needs tensorflow-datasets: pip install 'jaxtok[tfds]'.") from error
     self._records = tfds.data_sources.load(name, split=split, data_dir=data_dir)
     self.skipped = SkippedImages()
+    self.description = f"the TFDS dataset {name!r} (split {split!r})"
 
   def __len__(self) -> int:
     return len(self._records)

@@ -116,8 +116,13 @@ class ImageBert(_SharedIdGenerator):
 class UViTBert(_SharedIdGenerator):
   """1d-tokenizer's `UViTBert`: U-ViT blocks with long skips over [class, tokens] (see the module docstring).
 
-  Attributes: as `ImageBert` (depth: `num_hidden_layers`, even: depth // 2 blocks on each side of the middle one);
-  no dropout.
+  Attributes:
+    vocab_size: codebook size V (id V is the mask). sequence_length: tokens L.
+    num_classes: classes; label num_classes is the null class.
+    width, num_heads, mlp_dim: `hidden_size`, `num_attention_heads`, `intermediate_size` of the official config.
+    depth: `num_hidden_layers`, even: depth // 2 blocks on each side of the middle one.
+    dtype: "float32" or "bfloat16" computation; parameters float32, logits float32.
+  No dropout (the official U-ViT blocks have none).
   """
   depth: int = 20
   width: int = 1024

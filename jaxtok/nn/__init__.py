@@ -18,3 +18,6 @@ from jaxtok.nn.rms_norm import RMSNorm
 from jaxtok.nn.swiglu import SwiGLU
 from jaxtok.nn.transformer import Mlp
 from jaxtok.nn.transformer import TransformerBlock
+
+__all__ = ["Mlp", "MultiHeadAttention", "TransformerBlock", "attend", "compute_dtype", "dense", "embedding",
+           "l2_normalize", "layer_norm"]

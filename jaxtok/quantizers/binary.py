@@ -48,10 +48,7 @@ def grouped_usage_metrics(bits: jax.Array, max_group_bits: int) -> dict[str, jax
   return {"perplexity": jnp.exp(log_perplexity), "group_codebook_usage": jnp.mean(jnp.stack(usage))}
 
 
-class BinaryQuantizer(nn.Module):
-  """Fields and methods of LFQ and BSQ (see their docstrings); subclasses set `on_sphere`.
-
-  Attributes:
+FIELDS_DOC = """\
     dim: code bits d (2^d codes).
     input_dim: when set and different from dim, dense projections map input_dim -> dim -> input_dim.
     commitment_cost: weight of `|z - sg(code)|^2` (mean over elements).
@@ -62,8 +59,20 @@ class BinaryQuantizer(nn.Module):
       it costs a `[tokens, 2^g]` table per group, so for d in the hundreds prefer g = 8 (16 groups for 128 bits).
     packed_indices: indices as uint32 words `[..., ceil(d / 32)]` (needed for d > 31) instead of int32 `[...]`.
     usage_window: steps over which "window_codebook_usage" counts a code as used (d <= 20 only).
-  No RNG. State: "quantizer"/steps_since_used `[2^d]` when d <= 20 and indices are dense.
-  """
+  No RNG. State: "quantizer"/steps_since_used `[2^d]` and usage_steps `[]` when d <= 20 and indices are dense.
+"""
+CALL_DOC = """\
+  `quantizer(x, train=False)`: x `[..., input_dim or dim]` float -> QuantizerOutput with `quantized` of x's shape and
+  dtype, `indices` int32 `[...]` (uint32 words `[..., ceil(dim / 32)]` when packed_indices), `loss` (commitment +
+  entropy terms, weighted) and `metrics` ("perplexity", "codebook_usage", "window_codebook_usage", the entropies).
+"""
+
+
+class BinaryQuantizer(nn.Module):
+  __doc__ = f"""Fields and methods of LFQ and BSQ (see their docstrings); subclasses set `on_sphere`.
+
+  Attributes:
+{FIELDS_DOC}  """
 
   on_sphere: ClassVar[bool] = False
 
@@ -101,6 +110,7 @@ class BinaryQuantizer(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> base.QuantizerOutput:
+    """x `[..., input_dim or dim]` -> QuantizerOutput; `train=True` with "quantizer" mutable updates usage state."""
     self._check_options()
     base.check_input(x, self.input_dim or self.dim, type(self).__name__)
     z = x.astype(jnp.float32)

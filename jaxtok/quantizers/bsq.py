@@ -12,10 +12,10 @@ from jaxtok.quantizers import binary
 
 
 class BSQ(binary.BinaryQuantizer):
-  """Binary spherical quantizer. `__call__(x [..., dim or input_dim], train=False)` -> QuantizerOutput.
+  __doc__ = f"""Binary spherical quantizer, codes in {{-1/sqrt(dim), +1/sqrt(dim)}}^dim (unit vectors).
 
-  Fields (see `binary.BinaryQuantizer`): dim, input_dim, commitment_cost, entropy_cost, diversity_gamma,
-  entropy_temperature, entropy_group_bits, packed_indices, usage_window.
-  """
+{binary.CALL_DOC}
+  Attributes:
+{binary.FIELDS_DOC}  """
 
   on_sphere = True

@@ -60,22 +60,39 @@ def restart_dead_codes(key: jax.Array, codebook: jax.Array, dead: jax.Array, z: 
   return jnp.where(dead[:, None], samples, codebook)
 
 
-def track_usage(module, counts: jax.Array, *, window: int, update: bool) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """Keeps `steps_since_used` `[K]` in the module's "quantizer" collection and reports windowed usage.
+def window_usage(steps_since_used: jax.Array, steps_tracked: jax.Array, window: int) -> jax.Array:
+  """Fraction of codes hit within the last `window` steps, of the `steps_tracked` steps counted so far.
+
+  A code never hit has `steps_since_used == steps_tracked` (the counter starts at 0 and grows by one per step), so
+  `steps_since_used < min(window, steps_tracked)` holds exactly for the codes hit in the last `window` steps; early in
+  training, when fewer than `window` steps have been counted, only the codes hit so far count as used.
 
   Args:
-    module: the linen module owning the counter (call from inside its `__call__`).
+    steps_since_used: `[K]` int32, training steps since each code was last hit.
+    steps_tracked: int32 scalar, steps counted (this batch included).
+    window: steps a code counts as used after its last hit.
+  """
+  return jnp.mean((steps_since_used < jnp.minimum(window, steps_tracked)).astype(jnp.float32))
+
+
+def track_usage(module, counts: jax.Array, *, window: int, update: bool) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Keeps `steps_since_used` `[K]` and `usage_steps` (steps counted) in the module's "quantizer" collection.
+
+  Args:
+    module: the linen module owning the counters (call from inside its `__call__`).
     counts: `[K]` code counts of this batch.
-    window: steps a code counts as used after its last hit (the counter starts at 0, so every code counts as
-      used during the first `window` steps).
-    update: whether to advance the counter (training with a mutable collection).
+    window: steps a code counts as used after its last hit.
+    update: whether to advance the counters (training with a mutable collection).
 
   Returns:
     (the counter after this batch `[K]`, {"window_codebook_usage": fraction of codes hit within the last `window`
-    steps, this batch included}).
+    steps, this batch included; during the first `window` steps, the fraction hit so far}).
   """
   steps = module.variable("quantizer", "steps_since_used", jnp.zeros, counts.shape, jnp.int32)
+  tracked = module.variable("quantizer", "usage_steps", jnp.zeros, (), jnp.int32)
   current = steps_since_used_update(steps.value, counts)
+  tracked_after = tracked.value + 1
   if update:
     steps.value = current
-  return current, {"window_codebook_usage": jnp.mean((current < window).astype(jnp.float32))}
+    tracked.value = tracked_after
+  return current, {"window_codebook_usage": window_usage(current, tracked_after, window)}

@@ -88,7 +88,8 @@ class FSQ(nn.Module):
     input_dim: when set and different from len(levels), dense projections map input_dim -> len(levels) -> input_dim.
     bound_shift: 'tan' (the reference code, default) or 'atanh' (exactly centred), see the module docstring.
     usage_window: steps over which "window_codebook_usage" counts a code as used (codebooks up to 2^20 codes).
-  FSQ has no auxiliary loss (`loss` is 0) and no RNG. State: "quantizer"/steps_since_used `[K]` when K <= 2^20.
+  FSQ has no auxiliary loss (`loss` is 0) and no RNG. State: "quantizer"/steps_since_used `[K]` and
+  usage_steps `[]` when K <= 2^20.
   """
 
   levels: Sequence[int]
@@ -110,6 +111,7 @@ class FSQ(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> base.QuantizerOutput:
+    """x `[..., input_dim or len(levels)]` -> QuantizerOutput; `train=True` with "quantizer" mutable counts usage."""
     check_levels(self.levels)
     base.check_input(x, self.input_dim or len(self.levels), "FSQ")
     z = base.project(self, "project_in", x, len(self.levels)) if self._projects else x.astype(jnp.float32)

@@ -12,14 +12,17 @@ from jaxtok.quantizers import vq
 
 
 class GroupedVQ(vq.VQOptions):
-  """num_groups independent codebooks over channel groups (the VectorQuantizer fields apply to each group).
+  __doc__ = f"""num_groups independent codebooks over channel groups: `quantizer(x [..., D], train=False)` ->
+  QuantizerOutput with indices `[..., num_groups]` int32 and `quantized` the groups' codes concatenated `[..., D]`.
 
-  Attributes (besides the VectorQuantizer fields):
-    num_groups: g; the input dimension must be divisible by g, each group has dim / g channels (or codebook_dim
-      after its own projection).
   Loss: the mean of the groups' losses (each a mean over its elements, so the total is a mean over all channels).
   Metrics: the groups' metrics averaged. State and RNG: those of each group's VectorQuantizer.
-  """
+
+  Attributes:
+    num_groups: g; the input dimension must be divisible by g, each group has dim / g channels (or codebook_dim
+      after its own projection).
+  and the VectorQuantizer fields, applied to each group:
+{vq.FIELDS_DOC}  """
 
   num_groups: int = 2
 
@@ -39,6 +42,7 @@ class GroupedVQ(vq.VQOptions):
     return einops.rearrange(x, "... (g d) -> g ... d", g=self.num_groups)
 
   def __call__(self, x: jax.Array, *, train: bool = False) -> base.QuantizerOutput:
+    """x `[..., D]` -> QuantizerOutput (see the class docstring)."""
     base.check_input(x, None, "GroupedVQ")
     outputs = [group(part, train=train) for group, part in zip(self.groups, self._split(x))]
     metrics = {name: jnp.mean(jnp.stack([output.metrics[name] for output in outputs]))

@@ -11,10 +11,10 @@ from jaxtok.quantizers import binary
 
 
 class LFQ(binary.BinaryQuantizer):
-  """Lookup-free quantizer. `__call__(x [..., dim or input_dim], train=False)` -> QuantizerOutput.
+  __doc__ = f"""Lookup-free quantizer (MAGVIT-v2), codes in {{-1, +1}}^dim.
 
-  Fields (see `binary.BinaryQuantizer`): dim, input_dim, commitment_cost, entropy_cost, diversity_gamma,
-  entropy_temperature, entropy_group_bits, packed_indices, usage_window.
-  """
+{binary.CALL_DOC}
+  Attributes:
+{binary.FIELDS_DOC}  """
 
   on_sphere = False

@@ -24,16 +24,19 @@ def quantizer_dropout_mask(key: jax.Array, batch: int, num_stages: int, rate: fl
 
 
 class ResidualVQ(vq.VQOptions):
-  """num_stages vector quantizers in residual; indices `[..., num_stages]` int32.
+  __doc__ = f"""num_stages vector quantizers in residual: `quantizer(x [batch, ..., D], train=False)` -> QuantizerOutput
+  with indices `[batch, ..., num_stages]` int32 and `quantized` the sum of the stages' codes.
 
-  Attributes (besides the VectorQuantizer fields, applied to every stage):
+  Loss: the sum of the stages' losses. Metrics: the stages' metrics averaged, plus "active_stages".
+
+  Attributes:
     num_stages: number of residual stages n.
     shared_codebook: one VectorQuantizer (codebook and state) used by all stages instead of one per stage; its
       state (EMA, usage counter) is then updated once per stage, in stage order.
     quantizer_dropout_rate: probability that a training example uses a random prefix of the stages, drawn from the
       "quantizer" RNG stream; inputs are `[batch, ...]`, the prefix is per batch element.
-  Loss: the sum of the stages' losses. Metrics: the stages' metrics averaged, plus "active_stages".
-  """
+  and the VectorQuantizer fields, applied to every stage:
+{vq.FIELDS_DOC}  """
 
   num_stages: int = 4
   shared_codebook: bool = False
@@ -55,6 +58,7 @@ class ResidualVQ(vq.VQOptions):
       self.stages = [vq.VectorQuantizer(**vq.vq_options(self), name=f"stage_{i}") for i in range(self.num_stages)]
 
   def __call__(self, x: jax.Array, *, train: bool = False) -> base.QuantizerOutput:
+    """x `[batch, ..., D]` -> QuantizerOutput (see the class docstring)."""
     base.check_input(x, None, "ResidualVQ")
     if x.ndim < 2:
       raise ValueError(f"ResidualVQ expects input [batch, ..., dim], got shape {x.shape}.")

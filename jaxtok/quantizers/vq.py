@@ -2,7 +2,9 @@
 codebooks, k-means initialisation, dead-code restart, the rotation trick and an entropy penalty.
 
 State (collection "quantizer", updated only when it is mutable and `train=True`, never during `init`):
-  steps_since_used `[K]`: training steps since each code was last hit (windowed usage, dead-code restart).
+  steps_since_used `[K]`: training steps since each code was last hit (windowed usage, dead-code restart; a
+    restarted code starts again at 0, so it counts as used for one `usage_window`).
+  usage_steps: training steps counted (int32 scalar), so that windowed usage counts only codes actually hit.
   codebook, cluster_size, embed_sum (use_ema): the EMA codebook and its statistics.
   codebook_offset `[K, D]` (learned codebook with kmeans_init or dead-code restart): the codebook in use is
     `params["codebook"] + codebook_offset`, so re-seeding a code moves it at once while its gradient still trains
@@ -59,10 +61,7 @@ def check_vq_options(options) -> None:
     raise ValueError(f"ema_decay must lie in [0, 1), got {options.ema_decay}.")
 
 
-class VQOptions(nn.Module):
-  """The fields of a vector quantizer, shared by VectorQuantizer, ResidualVQ and GroupedVQ.
-
-  Attributes:
+FIELDS_DOC = """\
     codebook_size: number of codes K.
     codebook_dim: when set, inputs are projected to this dimension for the lookup and back after it (factorized
       codes, ViT-VQGAN); otherwise codes have the input's dimension.
@@ -72,13 +71,22 @@ class VQOptions(nn.Module):
     use_ema: learn the codebook by exponential moving averages instead of by loss.
     ema_decay, ema_epsilon: EMA decay and Laplace smoothing of the counts.
     kmeans_init: seed the codebook by k-means++ and `kmeans_iterations` Lloyd steps on the first training batch.
+    kmeans_iterations: Lloyd steps of that seeding.
     dead_code_window: re-seed codes unused for this many training steps from batch vectors (0: never).
     usage_window: steps over which the "window_codebook_usage" metric counts a code as used.
     estimator: gradient to the input, 'ste' (straight-through) or 'rotation' (the rotation trick).
     entropy_cost: weight of `per_sample_entropy - codebook_entropy` over softmax(-distance / entropy_temperature)
       (builds the `[N, K]` distances; 0 disables it).
+    entropy_temperature: temperature of that softmax.
     lookup_impl: `implementation=` of `jaxtok.kernels.codebook_lookup` (None: fastest available).
-  """
+"""
+
+
+class VQOptions(nn.Module):
+  __doc__ = f"""The fields of a vector quantizer, shared by VectorQuantizer, ResidualVQ and GroupedVQ.
+
+  Attributes:
+{FIELDS_DOC}  """
 
   codebook_size: int
   codebook_dim: int | None = None
@@ -104,7 +112,22 @@ def vq_options(module: VQOptions) -> dict:
 
 
 class VectorQuantizer(VQOptions):
-  """Nearest-code quantizer. `__call__(x [..., D], train=False)` -> QuantizerOutput with indices `[...]` int32."""
+  __doc__ = f"""Nearest-code quantizer (VQ-VAE and the options of its successors, see the module docstring).
+
+  `quantizer(x, train=False)`: x `[..., D]` float -> QuantizerOutput with `quantized` `[..., D]` (x's dtype),
+  `indices` `[...]` int32, `loss` (commitment + codebook terms, weighted) and `metrics` ("perplexity",
+  "codebook_usage", "window_codebook_usage", "quantization_error", ...). Training updates (EMA codebook, usage
+  counters, k-means seeding, dead-code restart) need `train=True` with the "quantizer" collection mutable; k-means
+  and dead-code restart draw from the "quantizer" RNG stream.
+
+  Example:
+    vq = VectorQuantizer(codebook_size=512)
+    variables = vq.init(jax.random.key(0), x)
+    out = vq.apply(variables, x)                                # out.indices [...]
+    out, state = vq.apply(variables, x, train=True, mutable=["quantizer"])
+
+  Attributes:
+{FIELDS_DOC}  """
 
   @property
   def bits_per_token(self) -> float:
@@ -147,6 +170,7 @@ class VectorQuantizer(VQOptions):
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> base.QuantizerOutput:
+    """x `[..., D]` -> QuantizerOutput; `train=True` with "quantizer" mutable updates the codebook state."""
     check_vq_options(self)
     base.check_input(x, self._stored_input_dim(), type(self).__name__)
     z = einops.rearrange(x, "... d -> (...) d").astype(jnp.float32)

@@ -1,5 +1,7 @@
 """Image folders: recursive discovery, class labels, and corrupt files skipped, counted and reported once."""
+import contextlib
 import logging as std_logging
+import signal
 
 import numpy as np
 from PIL import Image
@@ -39,7 +41,7 @@ def test_corrupt_images_are_skipped_counted_and_reported_once(folder, caplog):
   options = data.CropOptions(16, 0.5, 1.0, random_flip=False)
   with caplog.at_level(std_logging.WARNING):
     batches = list(data.eval_dataset(source, options, num_images=2 * len(source), batch_size=4, seed=0))
-  assert sum(len(b["image"]) for b in batches) == 2 * 4  # each good image twice, corrupt ones skipped
+  assert sum(len(b["image"]) for b in batches) == 2 * len(source)  # corrupt ones skipped, the count filled
   assert len(source.skipped) == 2
   assert set(source.skipped.reasons) == {str(folder / "dogs" / "broken.jpg"), str(folder / "dogs" / "truncated.png")}
   reports = [r for r in caplog.records if "Skipping unreadable image" in r.getMessage()]
@@ -52,6 +54,70 @@ def test_training_stream_survives_corrupt_images(folder):
   for _ in range(5):
     assert next(iterator)["image"].shape == (4, 16, 16, 3)
   assert len(source.skipped) == 2
+
+
+def test_evaluation_fills_its_count_from_readable_images(tmp_path):
+  """As many crops as asked, each of a readable image, the same on every call."""
+  colours = [(200, 10, 10), (10, 200, 10), (10, 10, 200)]
+  for i, colour in enumerate(colours):
+    Image.fromarray(np.full((24, 24, 3), colour, np.uint8)).save(tmp_path / f"{i}.png")
+  for name in ("3.jpg", "4.jpg", "5.png"):
+    (tmp_path / name).write_bytes(b"corrupt")
+  source = data.ImageFolderSource(tmp_path)
+  options = data.CropOptions(8, 0.5, 1.0, random_flip=False)
+  for num_images in (4, 10):
+    first, again = (np.concatenate([b["image"] for b in data.eval_dataset(source, options, num_images=num_images,
+                                                                          batch_size=4, seed=5)]) for _ in range(2))
+    assert len(first) == num_images
+    np.testing.assert_array_equal(first, again)
+    seen = {tuple(np.round((image[0, 0] + 1) * 127.5).astype(int)) for image in first}
+    assert seen <= set(colours), "every crop is of a readable (constant-colour) image"
+  assert len(source.skipped) == 3
+
+
+def test_center_crops_report_fewer_images_when_too_few_are_readable(folder):
+  source = data.ImageFolderSource(folder)
+  batches = list(data.eval_dataset(source, data.CropOptions(16, 1.0, 1.0, False), num_images=len(source),
+                                   batch_size=4, seed=0, crop="center"))
+  assert sum(len(b["image"]) for b in batches) == 4  # one per readable image: the caller sees 4, not 6
+
+
+@contextlib.contextmanager
+def _fails_within(seconds):
+  """Turns a stream that spins forever into a test failure."""
+  def _timeout(signum, frame):
+    raise TimeoutError(f"still reading after {seconds} s")
+  previous = signal.signal(signal.SIGALRM, _timeout)
+  signal.alarm(seconds)
+  try:
+    yield
+  finally:
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def _undecodable_folder(root):
+  for i in range(3):
+    (root / "cats" / f"{i}.jpg").parent.mkdir(parents=True, exist_ok=True)
+    (root / "cats" / f"{i}.jpg").write_bytes(b"not a jpeg")
+  return root
+
+
+def test_a_folder_without_a_readable_image_stops_training_with_its_name(tmp_path):
+  source = data.make_source("image_folder", str(_undecodable_folder(tmp_path)), "train")
+  stream = data.train_dataset(source, data.CropOptions(16, 0.5, 1.0, True), batch_size=2, seed=0)
+  with _fails_within(60), pytest.raises(data.NoReadableImagesError, match=r"None of the 3 images of the image "
+                                                                          r"folder .*" + tmp_path.name):
+    next(iter(stream))
+
+
+@pytest.mark.parametrize("crop", ["random", "center"])
+def test_a_folder_without_a_readable_image_stops_evaluation_with_its_name(tmp_path, crop):
+  source = data.make_source("image_folder", str(_undecodable_folder(tmp_path)), "eval")
+  stream = data.eval_dataset(source, data.CropOptions(16, 0.5, 1.0, False), num_images=2, batch_size=2, seed=0,
+                             crop=crop)
+  with _fails_within(60), pytest.raises(data.NoReadableImagesError, match="could be decoded; expected at least one"):
+    list(stream)
 
 
 def test_missing_or_empty_folder_is_a_clear_error(tmp_path):

@@ -10,6 +10,7 @@ import functools
 import pathlib
 from typing import Any, Callable
 
+from absl import logging
 import flax.linen as nn
 import jax
 import numpy as np
@@ -102,6 +103,10 @@ class TokenizerTask:
         self._reconstruct_fn, params, model_state, self._eval_dataset, self.model.codebook_size,
         self.config.eval.grid_images, self._feature_fn)
     results["bits_per_image"] = float(self.model.bits_per_image(self.config.data.image_size))
+    if results["num_images"] < self.config.eval.num_images:  # center crops of a source with unreadable images
+      logging.warning("Evaluated %d images, not eval.num_images = %d: %s has %d unreadable images.",
+                      results["num_images"], self.config.eval.num_images, self.eval_source.description,
+                      len(self.eval_source.skipped))
     if self.config.model.get("token_dropout", "none") != "none":  # a flexible-length TiTok: PSNR from k tokens
       curve = token_curve.quality_vs_tokens(self.model, params, model_state, self._eval_dataset)
       results.update({f"psnr_at_{k}_tokens": value for k, value in curve.items()})
