@@ -7,10 +7,11 @@
 Sections, in order: the official PyTorch references (only with --torch_reference, run first in their own process,
 before JAX takes the accelerator's memory), the device's ceilings (bf16 / f32 matmul, copy bandwidth) measured in
 this process, each kernel against its XLA reference on the device, codebook lookup, sparse attention, the TiTok
-train step, MaskGIT sampling and speculative decoding (`suite_sections.py`). Each section has a time budget
-(`--budgets=name:seconds,...`) and stops starting rows once it is spent or once `--time_limit` is reached; a section
-that fails records its error and the suite goes on. Every speed figure is reported with the ratio it is judged by
-(fraction of a ceiling, speed-up over a baseline or over the PyTorch reference timed in the same call), and the
+train step, MaskGIT sampling, speculative decoding and every sampler on a LlamaGen GPT (`--llamagen=c2i_B_256.npz`,
+converted by `python -m jaxtok.convert`; a tiny random one by default) (`suite_sections.py`). Each section has a time
+budget (`--budgets=name:seconds,...`) and stops starting rows once it is spent or once `--time_limit` is reached; a
+section that fails records its error and the suite goes on. Every speed figure is reported with the ratio it is judged
+by (fraction of a ceiling, speed-up over a baseline or over the PyTorch reference timed in the same call), and the
 issue's targets are checked at the end. Output: `suite.json` and `suite.md` under `--out`.
 
 Imports neither grain nor ml_collections (the GPU image has neither).
@@ -49,6 +50,7 @@ SECTIONS = (
     Section("titok_train", suite_sections.titok_train, 110, 1),
     Section("maskgit_sampling", suite_sections.maskgit_sampling, 60, 1),
     Section("speculative", suite_sections.speculative, 40, 1),
+    Section("llamagen", suite_sections.llamagen, 60, 1),
 )
 
 
@@ -93,6 +95,8 @@ def main(argv=None) -> int:
                       "(default 450 on an accelerator, 600 small)")
   parser.add_argument("--budgets", default="", help="per-section seconds, e.g. titok_train:200,speculative:0")
   parser.add_argument("--only", default="", help="comma-separated sections to run (default: all)")
+  parser.add_argument("--llamagen", default="random", help="converted LlamaGen GPT (.npz) for the llamagen rows")
+  parser.add_argument("--llamagen_draft", default="", help="converted LlamaGen GPT as their draft")
   parser.add_argument("--sweep", action="store_true", help="also time Triton block-size variants of the lookup")
   args = parser.parse_args(argv)
   out = pathlib.Path(args.out)
@@ -100,7 +104,8 @@ def main(argv=None) -> int:
   budgets, only = parse_budgets(args.budgets), set(filter(None, args.only.split(",")))
   time_limit = args.time_limit or (600.0 if args.small else 450.0)
   context = suite_sections.Context(small=args.small, torch_reference=args.torch_reference,
-                                   torch_python=args.torch_python, sweep=args.sweep, work_dir=out)
+                                   torch_python=args.torch_python, sweep=args.sweep, work_dir=out,
+                                   llamagen=args.llamagen, llamagen_draft=args.llamagen_draft)
   started, start = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
   results: dict[str, Any] = {}
   chosen = [section for section in SECTIONS if (not only or section.name in only)

@@ -28,6 +28,7 @@ import sparse_attention as attention_bench
 import speculative as speculative_bench
 import timing
 import tokenizer_train
+from jaxtok.convert import converted
 from jaxtok.decoders import ar_sampling
 from jaxtok.decoders import autoregressive
 from jaxtok.decoders import speculative as decoders_speculative
@@ -45,6 +46,8 @@ class Context:
   torch_python: str
   sweep: bool
   work_dir: pathlib.Path
+  llamagen: str = "random"  # a converted LlamaGen GPT (.npz) for the llamagen section, or "random"
+  llamagen_draft: str = ""
   ceilings: dict[str, float] = dataclasses.field(default_factory=dict)
   torch_rows: list[dict] = dataclasses.field(default_factory=list)
   budget_s: float = 0.0  # of the section running now, for those that run a child process
@@ -222,6 +225,19 @@ def speculative(context: Context) -> Iterator[dict]:
       yield dict(batch=batch, sampler=name, tokens_per_s=tokens_per_s, ms=seconds * 1e3,
                  vs_plain_ar=tokens_per_s / plain, acceptance=output.acceptance_rate, per_call=output.tokens_per_call,
                  train_steps=steps, **losses)
+
+
+def llamagen(context: Context) -> Iterator[dict]:
+  """Every sampler on a converted LlamaGen GPT in LlamaGen's sample_c2i setting (`speculative.llamagen_rows`):
+  `--llamagen=PATH` (with `--llamagen_draft` for the draft-model rows), else a tiny random one."""
+  if context.llamagen == "random":
+    (target, draft), _, _ = speculative_bench.random_llamagen("class")
+  else:
+    target = converted.load_converted(context.llamagen)
+    draft = converted.load_converted(context.llamagen_draft) if context.llamagen_draft else None
+  batches, repeats = ((1, 4), 1) if context.small else ((1, 16), 3)
+  for row in speculative_bench.llamagen_rows(*target, draft=draft, setting="c2i", batches=batches, repeats=repeats):
+    yield dict(row, checkpoint=context.llamagen)
 
 
 def _ratio(value: float, reference: float | None) -> float | None:
