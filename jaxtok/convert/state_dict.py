@@ -10,6 +10,7 @@
 A checkpoint that nests its weights (LlamaGen's `{"model": ..., "args": ...}`, Lightning's `{"state_dict": ...}`) is
 unwrapped by `key`, or automatically when exactly one of `NESTED_KEYS` holds the tensors.
 """
+import argparse
 import json
 import pathlib
 import struct
@@ -84,8 +85,6 @@ def _read_torch(path: pathlib.Path) -> Any:
   except ImportError as error:
     raise ImportError(f"Reading {path.name} needs torch: pip install 'jaxtok[torch]' (or convert the file to "
                       ".safetensors, which needs nothing).") from error
-  import argparse  # pylint: disable=g-import-not-at-top
-
   with torch.serialization.safe_globals([argparse.Namespace]):
     loaded = torch.load(path, map_location="cpu", weights_only=True)
   return _torch_to_numpy(loaded, torch)
