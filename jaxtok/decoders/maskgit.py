@@ -113,7 +113,7 @@ class MaskedGenerator(nn.Module):
 class MaskedTokenTransformer(MaskedGenerator):
   """Bidirectional class-conditional transformer over token ids (MaskGIT's generator).
 
-  Attributes:
+  Attributes (the first three are `MaskedGenerator`'s):
     vocab_size: codebook size V; id V is the mask token.
     sequence_length: tokens per example L.
     num_classes: classes; label num_classes is the null class of classifier-free guidance.
