@@ -11,7 +11,6 @@ import json
 import pathlib
 import subprocess
 import sys
-import time
 import types
 from typing import Any, Iterator
 
@@ -164,19 +163,14 @@ def _titok_row(name: str, batch: int, steps: int, context: Context) -> dict:
   step = tokenizer_train.make_train_step(model, optimizer)
   compiled = step.lower(params, state, opt_state, images, codes).compile()
   memory = compiled.memory_analysis()
-  params, state, opt_state, loss = compiled(params, state, opt_state, images, codes)
-  jax.block_until_ready(loss)
-  start = time.perf_counter()
-  for _ in range(steps):
-    params, state, opt_state, loss = compiled(params, state, opt_state, images, codes)
-  jax.block_until_ready(loss)
-  seconds = (time.perf_counter() - start) / steps
+  params_m = sum(x.size for x in jax.tree.leaves(params)) / 1e6
+  seconds, loss = tokenizer_train.seconds_per_step(compiled, params, state, opt_state, images, codes, steps)
   flops = 3 * titok.flops_per_image(model)
   peak = (memory.argument_size_in_bytes + memory.temp_size_in_bytes + memory.output_size_in_bytes
           - memory.alias_size_in_bytes)
   return dict(model=f"TiTok-{name}", batch=batch, step_ms=1e3 * seconds, images_per_second=batch / seconds,
               mfu=flops * batch / seconds / 1e12 / context.bf16_ceiling(), memory_plan_gib=peak / 2**30,
-              params_m=sum(x.size for x in jax.tree.leaves(params)) / 1e6, loss=float(loss))
+              params_m=params_m, loss=float(loss))
 
 
 def maskgit_sampling(context: Context) -> Iterator[dict]:

@@ -63,6 +63,17 @@ def make_train_step(model: titok.TiTok, optimizer: optax.GradientTransformation)
   return jax.jit(train_step, donate_argnums=(0, 1, 2))
 
 
+def seconds_per_step(train_step, params, state, opt_state, images, codes, steps: int) -> tuple[float, jax.Array]:
+  """Mean wall seconds of `steps` train steps after one warm-up step (its inputs are donated), and the last loss."""
+  params, state, opt_state, loss = train_step(params, state, opt_state, images, codes)
+  jax.block_until_ready(loss)
+  start = time.perf_counter()
+  for _ in range(steps):
+    params, state, opt_state, loss = train_step(params, state, opt_state, images, codes)
+  jax.block_until_ready(loss)
+  return (time.perf_counter() - start) / steps, loss
+
+
 def matmul_ceiling_tflops(small: bool) -> float:
   size = 1024 if small else 8192
   a = jnp.ones((size, size), jnp.bfloat16)
@@ -91,18 +102,12 @@ def run_one(name: str, batch: int, small: bool, steps: int) -> dict:
   optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(1e-4, b1=0.9, b2=0.99, weight_decay=1e-4))
   opt_state = optimizer.init(params)
   train_step = make_train_step(model, optimizer)
-  params, state, opt_state, loss = train_step(params, state, opt_state, images, codes)
-  jax.block_until_ready(loss)
-  start = time.perf_counter()
-  for _ in range(steps):
-    params, state, opt_state, loss = train_step(params, state, opt_state, images, codes)
-  jax.block_until_ready(loss)
-  seconds_per_step = (time.perf_counter() - start) / steps
-  images_per_second = batch / seconds_per_step
+  seconds, _ = seconds_per_step(train_step, params, state, opt_state, images, codes, steps)
+  images_per_second = batch / seconds
   ceiling = matmul_ceiling_tflops(small)
   train_tflops = 3 * titok.flops_per_image(model) * images_per_second / 1e12
   stats = jax.devices()[0].memory_stats() or {}
-  return {"model": f"TiTok-{name}", "batch": batch, "small": small, "step_ms": 1e3 * seconds_per_step,
+  return {"model": f"TiTok-{name}", "batch": batch, "small": small, "step_ms": 1e3 * seconds,
           "images_per_second": images_per_second, "train_gflop_per_image": 3 * titok.flops_per_image(model) / 1e9,
           "model_tflops": train_tflops, "matmul_ceiling_tflops": ceiling, "mfu": train_tflops / ceiling,
           "peak_memory_gb": stats.get("peak_bytes_in_use", float("nan")) / 1e9,

@@ -50,8 +50,16 @@ class Official:
   rfid: float | None = None
 
 
-def _titok(name: str) -> Callable:
-  return functools.partial(titok.titok_from_official, config=titok.OFFICIAL_CONFIGS[name])
+# name: (the variant of experiments/titok_imagenet.py whose data and evaluation a workdir gets, the official rFID).
+_TITOK_RELEASES = {"titok_l32": ("L-32", 2.21), "titok_b64": ("B-64", 1.70), "titok_s128": ("S-128", 1.71),
+                   "titok_bl64_vq8k": ("B-64", 2.06), "titok_bl128_vq8k": ("B-64", 1.49),
+                   "titok_sl256_vq8k": ("B-64", 1.03)}
+
+
+def _titok(name: str, variant: str, rfid: float) -> Official:
+  """A 1d-tokenizer release: `yucornetto/tokenizer_<name>_imagenet` on the hub, converted with its official config."""
+  return Official(functools.partial(titok.titok_from_official, config=titok.OFFICIAL_CONFIGS[name]),
+                  _HUB + f"yucornetto/tokenizer_{name}_imagenet", f"experiments/titok_imagenet.py:{variant}", rfid)
 
 
 def _llamagen_vq(model_name: str) -> Callable:
@@ -64,18 +72,7 @@ def _llamagen_gpt(model_name: str, tokens: int, model_type: str = "c2i") -> Call
 
 
 OFFICIAL = {
-    "titok_l32": Official(_titok("titok_l32"), _HUB + "yucornetto/tokenizer_titok_l32_imagenet",
-                          "experiments/titok_imagenet.py:L-32", 2.21),
-    "titok_b64": Official(_titok("titok_b64"), _HUB + "yucornetto/tokenizer_titok_b64_imagenet",
-                          "experiments/titok_imagenet.py:B-64", 1.70),
-    "titok_s128": Official(_titok("titok_s128"), _HUB + "yucornetto/tokenizer_titok_s128_imagenet",
-                           "experiments/titok_imagenet.py:S-128", 1.71),
-    "titok_bl64_vq8k": Official(_titok("titok_bl64_vq8k"), _HUB + "yucornetto/tokenizer_titok_bl64_vq8k_imagenet",
-                                "experiments/titok_imagenet.py:B-64", 2.06),
-    "titok_bl128_vq8k": Official(_titok("titok_bl128_vq8k"), _HUB + "yucornetto/tokenizer_titok_bl128_vq8k_imagenet",
-                                 "experiments/titok_imagenet.py:B-64", 1.49),
-    "titok_sl256_vq8k": Official(_titok("titok_sl256_vq8k"), _HUB + "yucornetto/tokenizer_titok_sl256_vq8k_imagenet",
-                                 "experiments/titok_imagenet.py:B-64", 1.03),
+    **{name: _titok(name, variant, rfid) for name, (variant, rfid) in _TITOK_RELEASES.items()},
     "maskgit_vqgan": Official(vqgan.vqgan_from_official,
                               _HUB + "fun-research/TiTok/blob/main/maskgit-vqgan-imagenet-f16-256.bin",
                               "experiments/vqgan_imagenet.py:f16"),

@@ -29,21 +29,15 @@ _VQ4K = {"codebook_size": 4096, "token_size": 12, "use_l2_norm": True, "commitme
          "vit_enc_patch_size": 16, "vit_dec_patch_size": 16, "finetune_decoder": True}
 _VQ8K = {"codebook_size": 8192, "token_size": 64, "use_l2_norm": False, "commitment_cost": 0.25,
          "vit_enc_patch_size": 16, "vit_dec_patch_size": 16, "finetune_decoder": False, "is_legacy": False}
+# Released files: name -> (quantizer settings, encoder size, decoder size, latent tokens).
+_RELEASES = {"titok_l32": (_VQ4K, "large", "large", 32), "titok_b64": (_VQ4K, "base", "base", 64),
+             "titok_s128": (_VQ4K, "small", "small", 128), "titok_bl64_vq8k": (_VQ8K, "base", "large", 64),
+             "titok_bl128_vq8k": (_VQ8K, "base", "large", 128), "titok_sl256_vq8k": (_VQ8K, "small", "large", 256)}
 # The `model` sections (vq_model) of bytedance/1d-tokenizer's configs/infer/TiTok/<name>.yaml, for released files.
 OFFICIAL_CONFIGS = {
-    "titok_l32": {"vq_model": {**_VQ4K, "vit_enc_model_size": "large", "vit_dec_model_size": "large",
-                               "num_latent_tokens": 32}},
-    "titok_b64": {"vq_model": {**_VQ4K, "vit_enc_model_size": "base", "vit_dec_model_size": "base",
-                               "num_latent_tokens": 64}},
-    "titok_s128": {"vq_model": {**_VQ4K, "vit_enc_model_size": "small", "vit_dec_model_size": "small",
-                                "num_latent_tokens": 128}},
-    "titok_bl64_vq8k": {"vq_model": {**_VQ8K, "vit_enc_model_size": "base", "vit_dec_model_size": "large",
-                                     "num_latent_tokens": 64}},
-    "titok_bl128_vq8k": {"vq_model": {**_VQ8K, "vit_enc_model_size": "base", "vit_dec_model_size": "large",
-                                      "num_latent_tokens": 128}},
-    "titok_sl256_vq8k": {"vq_model": {**_VQ8K, "vit_enc_model_size": "small", "vit_dec_model_size": "large",
-                                      "num_latent_tokens": 256}},
-}
+    name: {"vq_model": {**quantizer, "vit_enc_model_size": encoder, "vit_dec_model_size": decoder,
+                        "num_latent_tokens": tokens}}
+    for name, (quantizer, encoder, decoder, tokens) in _RELEASES.items()}
 
 
 def _vq_model(config: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -41,7 +41,20 @@ def _decode_or_skip(encoded: bytes, name: str, label: int, skipped: SkippedImage
     return None
 
 
-class InMemoryImageSource:
+class _RecordSource:
+  """What every source here shares: `len` is that of `self._records` (what `__getitem__` reads), `skipped` counts
+  its unreadable images and `description` names it."""
+
+  def __init__(self, records: Sequence[Any], description: str):
+    self._records = records
+    self.skipped = SkippedImages()
+    self.description = description
+
+  def __len__(self) -> int:
+    return len(self._records)
+
+
+class InMemoryImageSource(_RecordSource):
   """Already-decoded images with labels (the embedded photos).
 
   Args:
@@ -52,19 +65,14 @@ class InMemoryImageSource:
     for image, _ in images_and_labels:
       if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"Expected uint8 images [height, width, 3], got {image.dtype} {image.shape}.")
-    self._items = list(images_and_labels)
-    self.skipped = SkippedImages()
-    self.description = f"{len(self._items)} in-memory images"
-
-  def __len__(self) -> int:
-    return len(self._items)
+    super().__init__(list(images_and_labels), f"{len(images_and_labels)} in-memory images")
 
   def __getitem__(self, index: int) -> Item:
-    image, label = self._items[index]
+    image, label = self._records[index]
     return {"image": image, "label": label}
 
 
-class ImageFolderSource:
+class ImageFolderSource(_RecordSource):
   """Every jpg/png/webp file below `root`, found recursively, in sorted order.
 
   Labels: files directly inside class folders (`root/<class>/.../x.jpg`, the ImageNet layout) get the index of their
@@ -80,21 +88,17 @@ class ImageFolderSource:
     if not root.is_dir():
       raise FileNotFoundError(f"Image folder {str(root)!r} does not exist or is not a directory.")
     suffixes = tuple(extension.lower() for extension in extensions)
-    self._paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
-    if not self._paths:
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    if not paths:
       raise ValueError(f"No images with extensions {suffixes} found below {str(root)!r}.")
-    top_folders = {p.relative_to(root).parts[0] for p in self._paths if len(p.relative_to(root).parts) > 1}
+    super().__init__(paths, f"the image folder {str(root)!r}")
+    top_folders = {p.relative_to(root).parts[0] for p in paths if len(p.relative_to(root).parts) > 1}
     self.class_names = sorted(top_folders)
     index_of = {name: i for i, name in enumerate(self.class_names)}
-    self._labels = [index_of.get(p.relative_to(root).parts[0], 0) for p in self._paths]
-    self.skipped = SkippedImages()
-    self.description = f"the image folder {str(root)!r}"
-
-  def __len__(self) -> int:
-    return len(self._paths)
+    self._labels = [index_of.get(p.relative_to(root).parts[0], 0) for p in paths]
 
   def __getitem__(self, index: int) -> Item:
-    path = self._paths[index]
+    path = self._records[index]
     try:
       encoded = path.read_bytes()
     except OSError as error:
@@ -103,24 +107,19 @@ class ImageFolderSource:
     return _decode_or_skip(encoded, str(path), self._labels[index], self.skipped)
 
 
-class ArrayRecordImageSource:
+class ArrayRecordImageSource(_RecordSource):
   """ArrayRecord files whose records are encoded images (PNG/JPEG/WebP bytes); every label is 0."""
 
   def __init__(self, paths: str | Sequence[str]):
     import grain  # pylint: disable=g-import-not-at-top
 
-    self._records = grain.sources.ArrayRecordDataSource(paths)
-    self.skipped = SkippedImages()
-    self.description = f"the ArrayRecord file(s) {paths!r}"
-
-  def __len__(self) -> int:
-    return len(self._records)
+    super().__init__(grain.sources.ArrayRecordDataSource(paths), f"the ArrayRecord file(s) {paths!r}")
 
   def __getitem__(self, index: int) -> Item:
     return _decode_or_skip(self._records[index], f"record {index}", 0, self.skipped)
 
 
-class TfdsImageSource:
+class TfdsImageSource(_RecordSource):
   """A TFDS dataset with an "image" feature (and optional "label"), read through `tfds.data_sources`."""
 
   def __init__(self, name: str, split: str, data_dir: str | None = None):
@@ -128,12 +127,8 @@ class TfdsImageSource:
       import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     except ImportError as error:
       raise ImportError("The TFDS source needs tensorflow-datasets: pip install 'jaxtok[tfds]'.") from error
-    self._records = tfds.data_sources.load(name, split=split, data_dir=data_dir)
-    self.skipped = SkippedImages()
-    self.description = f"the TFDS dataset {name!r} (split {split!r})"
-
-  def __len__(self) -> int:
-    return len(self._records)
+    super().__init__(tfds.data_sources.load(name, split=split, data_dir=data_dir),
+                     f"the TFDS dataset {name!r} (split {split!r})")
 
   def __getitem__(self, index: int) -> Item:
     record = self._records[index]

@@ -34,24 +34,14 @@ TORCH_LAYER_NORM_EPSILON = 1e-5
 INIT_STDDEV = 0.02
 
 
-class _SharedIdGenerator(nn.Module):
+class _SharedIdGenerator(maskgit.MaskedGenerator):
   """The fields and the input handling both official generators share (see the module docstring)."""
-  vocab_size: int
-  sequence_length: int
-  num_classes: int = 1000
+  num_classes: int = 1000  # ImageNet's (a default the other masked generators do not have)
   width: int = 768
   depth: int = 24
   num_heads: int = 16
   mlp_dim: int = 3072
   dtype: str = "float32"
-
-  @property
-  def mask_id(self) -> int:
-    return self.vocab_size
-
-  @property
-  def null_class(self) -> int:
-    return self.num_classes
 
   @property
   def num_codebooks(self) -> int:

@@ -94,28 +94,12 @@ def masked_token_loss(logits: jax.Array, targets: jax.Array, is_masked: jax.Arra
   return loss, {"accuracy": jnp.sum(correct * weights) / count, "masked_fraction": jnp.mean(weights)}
 
 
-class MaskedTokenTransformer(nn.Module):
-  """Bidirectional class-conditional transformer over token ids (MaskGIT's generator).
-
-  Attributes:
-    vocab_size: codebook size V; id V is the mask token.
-    sequence_length: tokens per example L.
-    num_classes: classes; label num_classes is the null class of classifier-free guidance.
-    num_codebooks: C codebooks per position (1: tokens `[batch, L]`; inputs `[batch, L, C]` are accepted for any C).
-    width, depth, num_heads, mlp_dim: transformer size.
-    dropout_rate: dropout on the embeddings and inside the blocks when `train`.
-    dtype: "float32" or "bfloat16" computation; parameters are float32, logits float32.
-  """
+class MaskedGenerator(nn.Module):
+  """The fields every masked generator starts with, and the ids that `masked_generator_loss` and `masked_sampling`
+  read: id `vocab_size` is the mask, class `num_classes` the null class."""
   vocab_size: int
   sequence_length: int
   num_classes: int
-  num_codebooks: int = 1
-  width: int = 768
-  depth: int = 24
-  num_heads: int = 16
-  mlp_dim: int = 3072
-  dropout_rate: float = 0.1
-  dtype: str = "float32"
 
   @property
   def mask_id(self) -> int:
@@ -124,6 +108,27 @@ class MaskedTokenTransformer(nn.Module):
   @property
   def null_class(self) -> int:
     return self.num_classes
+
+
+class MaskedTokenTransformer(MaskedGenerator):
+  """Bidirectional class-conditional transformer over token ids (MaskGIT's generator).
+
+  Attributes (the first three are `MaskedGenerator`'s):
+    vocab_size: codebook size V; id V is the mask token.
+    sequence_length: tokens per example L.
+    num_classes: classes; label num_classes is the null class of classifier-free guidance.
+    num_codebooks: C codebooks per position (1: tokens `[batch, L]`; inputs `[batch, L, C]` are accepted for any C).
+    width, depth, num_heads, mlp_dim: transformer size.
+    dropout_rate: dropout on the embeddings and inside the blocks when `train`.
+    dtype: "float32" or "bfloat16" computation; parameters are float32, logits float32.
+  """
+  num_codebooks: int = 1
+  width: int = 768
+  depth: int = 24
+  num_heads: int = 16
+  mlp_dim: int = 3072
+  dropout_rate: float = 0.1
+  dtype: str = "float32"
 
   def _embed(self, tokens: jax.Array, class_labels: jax.Array, compute_dtype) -> jax.Array:
     """Summed codebook embeddings plus positions, after the class token: `[batch, 1 + L, width]` in compute_dtype."""

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jaxtok import nn as jnn
 from jaxtok import quantizers
 from jaxtok.nn import partitioned
+from jaxtok.tokenizers import grid_images
 
 LLAMAGEN_VQ_MODELS = {"VQ-16": (1, 1, 2, 2, 4), "VQ-8": (1, 2, 2, 4)}
 _CONV_AXES = ("conv_height", "conv_width", "conv_in", "conv_out")
@@ -178,16 +179,9 @@ class LlamaGenVQ(nn.Module):
   def last_layer_path(self) -> tuple[str, ...]:
     return ("decoder", "conv_out", "kernel")
 
-  def _check_images(self, images: jax.Array) -> None:
-    factor = self.downsampling_factor
-    if (images.ndim != 4 or images.shape[-1] != 3 or images.shape[1] % factor or images.shape[2] % factor
-        or not jnp.issubdtype(images.dtype, jnp.floating)):
-      raise ValueError(f"LlamaGenVQ expects float images [batch, height, width, 3] with height and width divisible "
-                       f"by {factor}, got shape {images.shape} and dtype {images.dtype}.")
-
   def latents(self, images: jax.Array) -> jax.Array:
     """images `[b, H, W, 3]` -> the code-space vectors before normalisation `[b, H / f, W / f, codebook_dim]`."""
-    self._check_images(images)
+    grid_images.check_grid_images(images, self.downsampling_factor, "LlamaGenVQ")
     return self.quant_conv(self.encoder(images).astype(jnp.float32))
 
   def encode(self, images: jax.Array, *, train: bool = False) -> tuple[jax.Array, quantizers.QuantizerOutput]:

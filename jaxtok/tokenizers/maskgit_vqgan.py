@@ -20,6 +20,7 @@ from jaxtok import nn as jnn
 from jaxtok import quantizers
 from jaxtok.nn import maskgit_vqgan_conv
 from jaxtok.nn import pixel_range as pixel_range_lib
+from jaxtok.tokenizers import grid_images
 
 
 class MaskGitVQGAN(nn.Module):
@@ -74,17 +75,10 @@ class MaskGitVQGAN(nn.Module):
   def last_layer_path(self) -> tuple[str, ...]:
     return ("decoder", "output", "kernel")
 
-  def _check_images(self, images: jax.Array) -> None:
-    factor = self.downsampling_factor
-    if (images.ndim != 4 or images.shape[-1] != 3 or images.shape[1] % factor or images.shape[2] % factor
-        or not jnp.issubdtype(images.dtype, jnp.floating)):
-      raise ValueError(f"MaskGitVQGAN expects float images [batch, height, width, 3] with height and width divisible "
-                       f"by {factor}, got shape {images.shape} and dtype {images.dtype}.")
-
   def encode(self, images: jax.Array, *, train: bool = False) -> tuple[jax.Array, quantizers.QuantizerOutput]:
     """images `[batch, H, W, 3]` in [-1, 1] -> (indices `[batch, H / f, W / f, ...]`, QuantizerOutput with quantized
     `[batch, H / f, W / f, latent_dim]`)."""
-    self._check_images(images)
+    grid_images.check_grid_images(images, self.downsampling_factor, "MaskGitVQGAN")
     latents = self.encoder(pixel_range_lib.to_pixel_range(images, self.pixel_range))
     height, width = latents.shape[1:3]
     output = self.bottleneck(einops.rearrange(latents, "b h w d -> b (h w) d"), train=train)

@@ -22,8 +22,25 @@ def _check_lengths(q_len: int, k_len: int) -> None:
     raise ValueError(f"mask lengths must be >= 1, got q_len={q_len}, k_len={k_len}")
 
 
+class _PositionMask:
+  """Base of the masks every head shares and that depend on positions only: a subclass defines
+  `allows(q [rows, 1], k [1, k_len]) -> bool [rows, k_len]`, and `lengths` when it has no `q_len` / `k_len` fields."""
+
+  @property
+  def lengths(self) -> tuple[int, int]:
+    return (self.q_len, self.k_len)
+
+  @property
+  def shape(self) -> tuple[int, int, int]:
+    return (1, *self.lengths)
+
+  def rows(self, start: int, stop: int, xp=np):
+    q, k = _positions(start, stop, self.lengths[1], xp)
+    return self.allows(q, k)[None]
+
+
 @dataclasses.dataclass(frozen=True)
-class CausalMask:
+class CausalMask(_PositionMask):
   """Query i attends key j when j <= i + offset (offset = k_len - q_len aligns the last query with the last key)."""
   q_len: int
   k_len: int
@@ -32,17 +49,12 @@ class CausalMask:
   def __post_init__(self):
     _check_lengths(self.q_len, self.k_len)
 
-  @property
-  def shape(self) -> tuple[int, int, int]:
-    return (1, self.q_len, self.k_len)
-
-  def rows(self, start: int, stop: int, xp=np):
-    q, k = _positions(start, stop, self.k_len, xp)
-    return (k <= q + self.offset)[None]
+  def allows(self, q, k):
+    return k <= q + self.offset
 
 
 @dataclasses.dataclass(frozen=True)
-class SlidingWindowMask:
+class SlidingWindowMask(_PositionMask):
   """Query i attends key j when i - left <= j <= i + right (right=0: causal local attention)."""
   q_len: int
   k_len: int
@@ -54,17 +66,12 @@ class SlidingWindowMask:
     if self.left < 0 or self.right < 0:
       raise ValueError(f"window sides must be >= 0, got left={self.left}, right={self.right}")
 
-  @property
-  def shape(self) -> tuple[int, int, int]:
-    return (1, self.q_len, self.k_len)
-
-  def rows(self, start: int, stop: int, xp=np):
-    q, k = _positions(start, stop, self.k_len, xp)
-    return ((k >= q - self.left) & (k <= q + self.right))[None]
+  def allows(self, q, k):
+    return (k >= q - self.left) & (k <= q + self.right)
 
 
 @dataclasses.dataclass(frozen=True)
-class PrefixLMMask:
+class PrefixLMMask(_PositionMask):
   """Every query attends the first `prefix_length` keys bidirectionally, and the rest causally."""
   seq_len: int
   prefix_length: int
@@ -75,12 +82,11 @@ class PrefixLMMask:
       raise ValueError(f"prefix_length must be in [0, {self.seq_len}], got {self.prefix_length}")
 
   @property
-  def shape(self) -> tuple[int, int, int]:
-    return (1, self.seq_len, self.seq_len)
+  def lengths(self) -> tuple[int, int]:
+    return (self.seq_len, self.seq_len)
 
-  def rows(self, start: int, stop: int, xp=np):
-    q, k = _positions(start, stop, self.seq_len, xp)
-    return ((k < self.prefix_length) | (k <= q))[None]
+  def allows(self, q, k):
+    return (k < self.prefix_length) | (k <= q)
 
 
 @dataclasses.dataclass(frozen=True)

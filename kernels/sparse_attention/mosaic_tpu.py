@@ -54,6 +54,14 @@ def _group_index(layout: block_tables.Layout, b, h, outer, num_outer: int):
   return (mb * layout.num_head_masks + mh) * num_outer + outer
 
 
+def _query_program(layout: block_tables.Layout):
+  """This (batch, head, query block i, list entry n) program of a query-major grid: (i, n, key blocks num_k, the
+  flat index of its key-block list)."""
+  b, h, i, n = (pl.program_id(axis) for axis in range(4))
+  num_q, num_k = layout.num_blocks
+  return i, n, num_k, _group_index(layout, b, h, i, num_q)
+
+
 def _masked_logits(q, k, partial_ref, partial, q_start, k_start, scale, causal):
   logits = tiles.dot(q, k, 1, 1) * scale
   allowed = (partial_ref[...].astype(jnp.int32) != 0) | (partial < 0)
@@ -66,9 +74,7 @@ def _masked_logits(q, k, partial_ref, partial, q_start, k_start, scale, causal):
 
 def _forward_kernel(count_ref, block_ref, partial_index_ref, q_ref, k_ref, v_ref, partial_ref, out_ref, lse_ref,
                     acc_ref, max_ref, sum_ref, *, layout, scale):
-  b, h, i, n = (pl.program_id(axis) for axis in range(4))
-  num_q, num_k = layout.num_blocks
-  row = _group_index(layout, b, h, i, num_q)
+  i, n, num_k, row = _query_program(layout)
 
   @pl.when(n == 0)
   def _():
@@ -100,9 +106,7 @@ def _forward_kernel(count_ref, block_ref, partial_index_ref, q_ref, k_ref, v_ref
 
 def _dq_kernel(count_ref, block_ref, partial_index_ref, q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, partial_ref,
                dq_ref, dq_acc_ref, *, layout, scale):
-  b, h, i, n = (pl.program_id(axis) for axis in range(4))
-  num_q, num_k = layout.num_blocks
-  row = _group_index(layout, b, h, i, num_q)
+  i, n, num_k, row = _query_program(layout)
 
   @pl.when(n == 0)
   def _():

@@ -1,4 +1,5 @@
 """Entropy terms against brute-force float64 softmax over every code."""
+import functools
 import itertools
 
 import jax.numpy as jnp
@@ -23,18 +24,14 @@ def _code_probs(bit_logits: np.ndarray) -> np.ndarray:
   return _softmax(bit_logits @ codes.T)
 
 
-def test_entropy_terms_match_numpy():
-  logits = np.random.default_rng(0).normal(size=(20, 9)) * 3
-  per_sample, codebook = entropy.entropy_terms(jnp.asarray(logits, jnp.float32))
-  probs = _softmax(logits)
-  np.testing.assert_allclose(float(per_sample), np.mean(_entropy(probs)), rtol=1e-5)
-  np.testing.assert_allclose(float(codebook), _entropy(probs.mean(axis=0)), rtol=1e-5)
-
-
-def test_binary_entropy_is_exact_over_all_codes_in_one_group():
-  bit_logits = np.random.default_rng(1).normal(size=(30, 7)) * 2
-  per_sample, codebook = entropy.binary_entropy_terms(jnp.asarray(bit_logits, jnp.float32), max_group_bits=7)
-  probs = _code_probs(bit_logits)
+@pytest.mark.parametrize("terms, brute_force_probs, seed, shape, scale", [
+    (entropy.entropy_terms, _softmax, 0, (20, 9), 3),
+    (functools.partial(entropy.binary_entropy_terms, max_group_bits=7), _code_probs, 1, (30, 7), 2),
+], ids=["softmax_terms_match_numpy", "binary_is_exact_over_all_codes_in_one_group"])
+def test_entropy_terms_match_brute_force(terms, brute_force_probs, seed, shape, scale):
+  logits = np.random.default_rng(seed).normal(size=shape) * scale
+  per_sample, codebook = terms(jnp.asarray(logits, jnp.float32))
+  probs = brute_force_probs(logits)
   np.testing.assert_allclose(float(per_sample), np.mean(_entropy(probs)), rtol=1e-5)
   np.testing.assert_allclose(float(codebook), _entropy(probs.mean(axis=0)), rtol=1e-5)
 
