@@ -37,6 +37,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.tail_drop_probability = 0.5
   config.model.dtype = "float32"
   config.model.attention_implementation = "dense"
+  config.model.patch_position = "sincos"  # jaxtok's departure (official: "learned"); see the docstring
+  config.model.input_embedding_scale = 0.1  # jaxtok's departure (official init: 1.0 equivalent); see titok.py
 
   config.data = ml_collections.ConfigDict()
   config.data.source = "photos"
