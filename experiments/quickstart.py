@@ -1,17 +1,17 @@
-"""Quickstart: TiTok with 32 tokens on the embedded photos, about 5 minutes on 2 CPU cores.
+"""Quickstart: TiTok with 32 tokens on the embedded photos, a few minutes on 2 CPU cores.
 
   python -m jaxtok.main --config=experiments/quickstart.py --workdir=workdirs/quickstart
 
-32x32 crops -> 64 patches of 4x4 -> 32 latent tokens of an FSQ with 1024 codes (10 bits per token, 320 bits per
+32x32 crops -> 16 patches of 8x8 -> 32 latent tokens of an FSQ with 1024 codes (10 bits per token, 320 bits per
 image), ViT encoder and decoder of width 128 and depth 2, in the official TiTok layout (class token, ln_pre, exact
-GELU, LayerNorm eps 1e-5, the legacy token projection) with the official non-legacy pixel head.
-`input_embedding_scale = 0.1` starts the pixel and token embeddings small, which takes this small TiTok off the
-flat-patch plateau within a few hundred steps (see `jaxtok/tokenizers/titok.py`). Its 2D baseline is
-experiments/conv_vq_photos.py. `:smoke` shrinks it to a few steps.
+GELU, LayerNorm eps 1e-5, the legacy token projection) with the official non-legacy pixel head. Two departures from
+the official model, both jaxtok's named options: `patch_position = "sincos"` (fixed 2D sine-cosine patch positions,
+official: learned) and `input_embedding_scale = 0.1` (see `jaxtok/tokenizers/titok.py`). Figures: README, "Quality
+on the photos" (`benchmarks/quality_cpu.py --only=quickstart`). Its 2D baseline is experiments/conv_vq_photos.py.
+`:smoke` shrinks it to a few steps.
 `:flex` is the same model trained to decode any prefix of its tokens: causal latent attention and One-D-Piece's tail
-drop (half the examples keep only their first k tokens, k uniform in 1..32; FlexTok's nested dropout, where every
-example keeps a power-of-two prefix, stays below the mean-colour baseline after these 600 steps, see the README).
-`:flex_smoke` shrinks it.
+drop (half the examples keep only their first k tokens, k uniform in 1..32), without the legacy token projection
+(which mixes tokens). `:flex_smoke` shrinks it.
 """
 from jaxtok.configs import common
 from jaxtok.configs import models
@@ -19,12 +19,12 @@ from jaxtok.configs import models
 
 def get_config(arg=None):
   arg = common.check_arg("quickstart", arg, ("smoke", "flex", "flex_smoke"))
-  model = models.titok(image_size=32, patch_size=4, token_dim=4, encoder_size="tiny", decoder_size="tiny",
+  model = models.titok(image_size=32, patch_size=8, token_dim=4, encoder_size="tiny", decoder_size="tiny",
                        quantizer={"name": "fsq", "levels": (8, 8, 8, 2)}, decoder_output="pixels",
-                       input_embedding_scale=0.1)
+                       patch_position="sincos", input_embedding_scale=0.1)
   config = common.tokenizer("titok", model, data=common.photos_data(image_size=32, crop_fractions=(0.1, 0.4)),
-                            optimizer=common.adamw(learning_rate=1e-3, warmup_steps=50), num_steps=600,
-                            log_every_steps=25, eval_every_steps=300)
+                            optimizer=common.adamw(learning_rate=1e-3, warmup_steps=50), num_steps=1000,
+                            log_every_steps=50, eval_every_steps=500)
   if arg in ("flex", "flex_smoke"):
     config.model.latent_attention = "causal"
     config.model.token_dropout = "tail_drop"

@@ -4,6 +4,11 @@
   python -m jaxtok.main --config=experiments/vqgan_photos.py --workdir=workdirs/vqgan_photos
 
 Arguments: "" the baseline; "smoke" a few tiny steps.
+
+Measured (seed 0, pinned photos protocol, EMA weights, 1000 steps of batch 32, `benchmarks/quality_cpu.py
+--only=vqgan_photos`; 891 s on the shared 2-core box under a load of ~7-10): 16.37 dB eval PSNR against the
+mean-colour baseline's 16.62 dB, codebook usage 100%; step 500: 15.94 dB. Edges and shapes show, colours are off
+(pinkish) with blotches: below the baseline at this budget.
 """
 from jaxtok.configs import common
 from jaxtok.configs import models

@@ -65,13 +65,14 @@ class TiTok(nn.Module):
     dtype: computation dtype, "float32" or "bfloat16" (parameters are always float32).
     attention_implementation: "dense" or "sparse" (`jaxtok.nn.attend`).
     patch_position: "learned" patch position embeddings (TiTok) or fixed 2D "sincos" ones (MAE; much faster to
-      train at small budgets, see `jaxtok.nn.position`).
+      train at small budgets, see `jaxtok.nn.position`; quickstart, 600 steps: 18.46 dB against 17.28 learned).
     input_embedding_scale: factor on the initial (Xavier) kernels of the encoder's patch embedding and the
       decoder's token embedding `from_tokens`. The first layer is a LayerNorm (`ln_pre`), which is scale invariant:
       when the embedded content dwarfs the position embeddings (N(0, 1 / width)), it throws away each patch's
       intensity and contrast (and each code's magnitude), and a small TiTok sits for hundreds of steps on a plateau
       where it outputs flat patches. 0.1 puts content below the positions, so that normalisation is nearly linear
-      in it (tiny, 32x32 photos, FSQ: 20.6 dB at 600 steps against 17.3 dB at 1.0, measured before `ln_pre`).
+      in it (tiny, 32x32 photos, FSQ, 600 steps: 20.6 dB against 17.3 dB at 1.0 before `ln_pre` existed; with
+      `ln_pre`, patch 4, learned positions: 17.28 dB against 16.77 dB, `benchmarks/quality_cpu.py` probes).
   """
 
   image_size: int = 256
