@@ -1,7 +1,8 @@
 r"""jaxtok's conversion of an official model against the outputs the official code produced (a fixture `.npz` made
 by tests/fixtures/make_official_fixtures.py): converts the fixture's state dict, runs the same inputs in float32 at
 `jax.default_matmul_precision("highest")` and reports, per output, the max absolute error relative to the official
-output's largest magnitude (token ids: the fraction that differ).
+output's largest magnitude (token ids: the fraction that differ). Exits 1 when a token differs or another output is
+off by `TOLERANCE` or more.
 
   python tests/convert/official_comparison.py tests/fixtures/official/titok_legacy.npz [more fixtures]
 """
@@ -15,6 +16,8 @@ import numpy as np
 
 from jaxtok import convert
 from jaxtok.nn import pixel_range
+
+TOLERANCE = 1e-4  # max |jaxtok - official| / max |official|, float32
 
 
 @dataclasses.dataclass
@@ -78,13 +81,22 @@ def errors(fixture: Fixture, outputs: dict[str, np.ndarray]) -> dict[str, float]
   return result
 
 
+def mismatches(report: dict[str, float]) -> list[str]:
+  """The outputs of an `errors` report that do not match: any differing token id, any other error >= TOLERANCE."""
+  return [name for name, error in report.items() if (error > 0 if name == "tokens" else error >= TOLERANCE)]
+
+
 def main(paths: list[str]) -> None:
+  failed = []
   for path in paths:
     fixture = load_fixture(path)
     model, variables = convert_fixture(fixture)
     report = errors(fixture, jaxtok_outputs(fixture, model, variables))
     parameters = sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(variables["params"]))
     print(json.dumps({"fixture": pathlib.Path(path).name, "parameters": parameters, **report}))
+    failed += [f"{pathlib.Path(path).name}: {name}" for name in mismatches(report)]
+  if failed:
+    sys.exit(f"Outputs that do not match the official ones: {failed}.")
 
 
 if __name__ == "__main__":

@@ -25,8 +25,10 @@ def test_converted_models_reproduce_the_official_outputs(converted):
   outputs = official_comparison.jaxtok_outputs(fixture, model, variables)
   assert set(outputs) == set(fixture.outputs) and {"latents", "tokens", "pixels"} <= set(outputs)
   np.testing.assert_array_equal(outputs["tokens"], fixture.outputs["tokens"])
-  for name, error in official_comparison.errors(fixture, outputs).items():
-    assert error < 1e-4, (name, error)
+  report = official_comparison.errors(fixture, outputs)
+  assert all(error < official_comparison.TOLERANCE for error in report.values()), report
+  assert not official_comparison.mismatches(report)
+  assert official_comparison.mismatches({**report, "tokens": 1 / 256, "pixels": 2e-4}) == ["tokens", "pixels"]
 
 
 def test_full_call_decodes_its_own_tokens(converted):
