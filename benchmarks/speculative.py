@@ -29,6 +29,7 @@ compression (image tokens per batched target call, prefill included). Lossless a
 import argparse
 import functools
 import statistics
+from typing import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -109,8 +110,9 @@ def time_sampler(run, labels, repeats):
 
 
 def llamagen_rows(target, target_variables, *, draft=None, captions=None, caption_masks=None, setting="c2i",
-                  batches=(1, 16), repeats=3, gamma=4, tree=LLAMAGEN_TREE) -> list[dict]:
-  """Timed rows of every sampler on a LlamaGen GPT, sampling generate.py's distribution in `setting`.
+                  batches=(1, 16), repeats=3, gamma=4, tree=LLAMAGEN_TREE) -> Iterator[dict]:
+  """Timed rows of every sampler on a LlamaGen GPT, sampling generate.py's distribution in `setting`, yielded one
+  by one (each after its own compile), so a caller with a time budget can stop between them.
 
   Args:
     target, target_variables: a `LlamaGenGPT` and its variables (e.g. `converted.load_converted(path)`).
@@ -120,7 +122,7 @@ def llamagen_rows(target, target_variables, *, draft=None, captions=None, captio
     batches, repeats: batch sizes, and timed calls per sampler after a compiling warm-up.
     gamma, tree: lossless draft length and tree of the draft-model rows.
 
-  Returns:
+  Yields:
     dicts with batch, sampler, ms, tokens_per_s, acceptance and step_compression (image tokens per target call).
   """
   options = dict(LLAMAGEN_SETTINGS[setting])
@@ -150,15 +152,14 @@ def llamagen_rows(target, target_variables, *, draft=None, captions=None, captio
     samplers[f"tree {len(tree) - 1} nodes"] = functools.partial(tree_speculative.tree_sample, target_model,
                                                                 draft_model, sequence_length=length, parents=tree)
   conditions = target.num_classes if target.condition == "class" else len(captions)
-  rows = []
   for batch in batches:
     labels = jnp.asarray(np.arange(batch) % conditions, jnp.int32)
     for name, sampler in samplers.items():
       seconds, output = time_sampler(lambda key, labels: sampler(key, labels), labels, repeats)
-      rows.append(dict(batch=batch, sampler=name, ms=seconds * 1e3, tokens_per_s=batch * length / seconds,
-                       acceptance=output.acceptance_rate, step_compression=output.tokens_per_call))
-      print(rows[-1], flush=True)
-  return rows
+      row = dict(batch=batch, sampler=name, ms=seconds * 1e3, tokens_per_s=batch * length / seconds,
+                 acceptance=output.acceptance_rate, step_compression=output.tokens_per_call)
+      print(row, flush=True)
+      yield row
 
 
 def random_llamagen(condition: str = "class"):
@@ -192,8 +193,8 @@ def llamagen_main(args):
     raise SystemExit("a t2i checkpoint needs --t5-embeddings=captions.npz (captions, caption_masks).")
   print(f"devices: {jax.devices()}  jax {jax.__version__}  LlamaGen {args.llamagen}, setting {args.setting} "
         f"{LLAMAGEN_SETTINGS[args.setting]}", flush=True)
-  rows = llamagen_rows(*target, draft=draft, captions=captions, caption_masks=masks, setting=args.setting,
-                       repeats=args.repeats)
+  rows = list(llamagen_rows(*target, draft=draft, captions=captions, caption_masks=masks, setting=args.setting,
+                            repeats=args.repeats))
   print(f"\n{'batch':>5} {'sampler':28} {'ms':>9} {'tokens/s':>10} {'vs AR':>6} {'accept':>7} {'compress':>8}")
   for row in rows:
     plain = next(r for r in rows if r["batch"] == row["batch"] and r["sampler"] == "plain AR")

@@ -33,6 +33,7 @@ TOKENIZER_NOTEBOOKS = {
                          "experiments/quickstart.py:smoke"),
 }
 _DEVICES_FLAG = "--xla_force_host_platform_device_count=8"  # set by conftest for mesh tests; notebooks use one CPU
+_COMPILE_FAST_FLAG = "--xla_backend_optimization_level=0"  # set by conftest; the full-settings runs train at -O2
 
 
 def test_every_expected_notebook_exists():
@@ -151,7 +152,8 @@ def test_trained_tokenizer_beats_the_mean_colour_baseline(name, kernel_environme
   quickstart.ipynb's, so its tokenizer is covered here without a second training.
   """
   variable, config, _ = TOKENIZER_NOTEBOOKS[name]
-  _execute(name, {**kernel_environment, variable: str(tmp_path / "workdir")}, monkeypatch,
+  xla_flags = kernel_environment["XLA_FLAGS"].replace(_COMPILE_FAST_FLAG, "").strip()
+  _execute(name, {**kernel_environment, variable: str(tmp_path / "workdir"), "XLA_FLAGS": xla_flags}, monkeypatch,
            timeout=FULL_TRAINING_CELL_TIMEOUT_SECONDS)
   final = _finished_run(tmp_path / "workdir", config)
   assert final["psnr"] > final["mean_colour_baseline_psnr"], final

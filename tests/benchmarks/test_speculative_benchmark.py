@@ -15,8 +15,8 @@ def test_llamagen_rows_cover_every_sampler_with_sane_statistics():
   benchmark = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(benchmark)
   (target, draft), captions, masks = benchmark.random_llamagen("caption")
-  rows = benchmark.llamagen_rows(*target, draft=draft, captions=captions, caption_masks=masks, setting="sjd_t2i",
-                                 batches=(2,), repeats=1)
+  rows = list(benchmark.llamagen_rows(*target, draft=draft, captions=captions, caption_masks=masks,
+                                      setting="sjd_t2i", batches=(2,), repeats=1))
   names = [row["sampler"] for row in rows]
   assert names[0] == "plain AR" and len(names) == 5 and any("lossless" in n for n in names)
   for row in rows:
