@@ -1,4 +1,5 @@
 """The README's "Use jaxtok in your own JAX code" snippets run as written, and the package exports they rely on."""
+import os
 import pathlib
 import re
 import subprocess
@@ -28,7 +29,9 @@ def test_the_section_shows_a_quantizer_a_tokenizer_and_a_sampler():
 def test_snippet_runs_in_a_fresh_interpreter(index, tmp_path):
   """Each snippet alone, as a user pastes it: a new process, outside the repository, with only jaxtok installed."""
   result = subprocess.run([sys.executable, "-c", _snippets()[index]], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300, env={"PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu"})
+                          timeout=300, env={"PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu",
+                                            "XLA_FLAGS": "--xla_backend_optimization_level=0",  # as conftest's
+                                            "JAX_COMPILATION_CACHE_DIR": os.environ["JAX_COMPILATION_CACHE_DIR"]})
   assert result.returncode == 0, result.stderr[-3000:]
 
 

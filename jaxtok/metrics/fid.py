@@ -174,11 +174,15 @@ def flatten_variables(variables: Any) -> dict[str, np.ndarray]:
           flax.traverse_util.flatten_dict(flax.core.unfreeze(variables)).items()}
 
 
+def variable_shapes(model: InceptionV3) -> dict[str, jax.ShapeDtypeStruct]:
+  """`model`'s variables in `flatten_variables`' layout, as shapes (nothing is computed or compiled)."""
+  shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 75, 75, 3)))
+  return {"/".join(key): value for key, value in flax.traverse_util.flatten_dict(flax.core.unfreeze(shapes)).items()}
+
+
 def load_inception_variables(path: str | pathlib.Path, model: InceptionV3) -> dict:
   """Reads an `.npz` in `flatten_variables`' layout and checks every shape against `model`'s own variables."""
-  shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 75, 75, 3)))
-  flat_shapes = flax.traverse_util.flatten_dict(flax.core.unfreeze(shapes))
-  expected = {"/".join(key): value for key, value in flat_shapes.items()}
+  expected = variable_shapes(model)
   with np.load(path) as file:
     arrays = dict(file)
   missing = sorted(set(expected) - set(arrays))

@@ -1,5 +1,4 @@
 """Frechet distance against closed forms and scipy; InceptionV3 features from a weights file of random values."""
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -45,11 +44,10 @@ def test_reference_statistics_hash_is_checked(tmp_path):
 def test_inception_features_from_a_weights_file(tmp_path):
   model = fid.InceptionV3(width_multiplier=1 / 16, input_size=75)
   images = jnp.asarray(np.random.default_rng(2).uniform(-1, 1, (2, 32, 32, 3)), jnp.float32)
-  shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), images)  # a weights file: every array is random
   rng = np.random.default_rng(3)
-  arrays = {"/".join(key): (rng.uniform(0.5, 1.5, value.shape) if key[-1] == "var" else
-                            0.3 * rng.standard_normal(value.shape)).astype(np.float32)
-            for key, value in flax.traverse_util.flatten_dict(flax.core.unfreeze(shapes)).items()}
+  arrays = {key: (rng.uniform(0.5, 1.5, value.shape) if key.endswith("/var") else
+                  0.3 * rng.standard_normal(value.shape)).astype(np.float32)
+            for key, value in fid.variable_shapes(model).items()}
   np.savez(tmp_path / "inception.npz", **arrays)
   loaded = fid.load_inception_variables(tmp_path / "inception.npz", model)
   features = jax.jit(model.apply)(loaded, images)

@@ -1,6 +1,8 @@
 """Sharded training on 8 simulated CPU devices: steps equal the single-device step, parameters are laid out as the
 rules say, checkpoints restore across meshes, and two processes train data-parallel to identical parameters."""
+import functools
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import pytest
 
 from jaxtok import registry
 from jaxtok import sharding
+from jaxtok.cli import load_config_file
 from jaxtok.train import checkpoint
 from jaxtok.train import optimizer as optimizer_lib
 from jaxtok.train import state as state_lib
@@ -22,8 +25,11 @@ from training_helpers import REPO  # pylint: disable=g-bad-import-order
 BATCH = 8
 
 
-def _one_step(config, ici_sizes, preset):
-  """Initialises the smoke model on a mesh and runs one train step on a fixed batch; returns (state, shardings)."""
+@functools.cache  # the tests below share their (config, mesh) steps: each costs a compile
+def _one_step(config_argument, ici_sizes, preset):
+  """Initialises experiments/`config_argument`'s model on a mesh and runs one train step on a fixed batch; returns
+  (state, shardings, metrics)."""
+  config = load_config_file(str(REPO / "experiments" / config_argument))
   mesh = sharding.make_mesh(ici_sizes, devices=jax.devices()[:int(np.prod(ici_sizes))])
   rules = sharding.logical_rules(preset)
   model = registry.build_model(config.model_name, config.model)
@@ -40,18 +46,14 @@ def _one_step(config, ici_sizes, preset):
   return state, shardings, metrics
 
 
-@pytest.fixture(scope="module")
-def single_device_step():
-  from jaxtok.cli import load_config_file  # pylint: disable=g-import-not-at-top
-  config = load_config_file(str(REPO / "experiments" / "conv_vq_photos.py") + ":smoke")
-  return config, _one_step(config, (1, 1, 1), "data_parallel")
+CONV_VQ_SMOKE = "conv_vq_photos.py:smoke"
 
 
 @pytest.mark.parametrize("ici_sizes, preset", [((8, 1, 1), "data_parallel"), ((2, 4, 1), "fsdp"),
                                                ((2, 2, 2), "fsdp_tensor")])
-def test_sharded_step_equals_single_device_step(single_device_step, ici_sizes, preset):
-  config, (want, _, want_metrics) = single_device_step
-  got, shardings, metrics = _one_step(config, ici_sizes, preset)
+def test_sharded_step_equals_single_device_step(ici_sizes, preset):
+  want, _, want_metrics = _one_step(CONV_VQ_SMOKE, (1, 1, 1), "data_parallel")
+  got, shardings, metrics = _one_step(CONV_VQ_SMOKE, ici_sizes, preset)
   np.testing.assert_allclose(metrics["loss"], want_metrics["loss"], rtol=1e-5)
   for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
     np.testing.assert_allclose(np.asarray(g, np.float64), np.asarray(w, np.float64), rtol=2e-4, atol=2e-6)
@@ -67,10 +69,8 @@ def test_sharded_step_equals_single_device_step(single_device_step, ici_sizes, p
 
 
 def test_titok_step_on_an_fsdp_tensor_mesh_equals_single_device_step():
-  from jaxtok.cli import load_config_file  # pylint: disable=g-import-not-at-top
-  config = load_config_file(str(REPO / "experiments" / "titok_photos.py") + ":smoke")
-  want, _, want_metrics = _one_step(config, (1, 1, 1), "data_parallel")
-  got, _, metrics = _one_step(config, (2, 2, 2), "fsdp_tensor")
+  want, _, want_metrics = _one_step("titok_photos.py:smoke", (1, 1, 1), "data_parallel")
+  got, _, metrics = _one_step("titok_photos.py:smoke", (2, 2, 2), "fsdp_tensor")
   np.testing.assert_allclose(metrics["loss"], want_metrics["loss"], rtol=1e-5)
   for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
     np.testing.assert_allclose(np.asarray(g, np.float64), np.asarray(w, np.float64), rtol=2e-4, atol=2e-6)
@@ -82,9 +82,8 @@ def test_titok_step_on_an_fsdp_tensor_mesh_equals_single_device_step():
   assert attention_q and all(spec == PartitionSpec("fsdp", "tensor", None) for spec in attention_q)
 
 
-def test_checkpoint_restores_across_meshes(single_device_step, tmp_path):
-  config, _ = single_device_step
-  saved, _, _ = _one_step(config, (2, 4, 1), "fsdp")
+def test_checkpoint_restores_across_meshes(tmp_path):
+  saved, _, _ = _one_step(CONV_VQ_SMOKE, (2, 4, 1), "fsdp")
   from jaxtok import data  # pylint: disable=g-import-not-at-top
   iterator = iter(data.train_dataset(data.make_source("photos", "", "train"), data.CropOptions(32, 0.2, 0.5, True),
                                      batch_size=2, seed=0))
@@ -92,7 +91,7 @@ def test_checkpoint_restores_across_meshes(single_device_step, tmp_path):
   saver.save(1, saved, iterator)
   saver.wait()
   for ici_sizes, preset in (((1, 1, 1), "data_parallel"), ((4, 2, 1), "fsdp_tensor")):
-    like, shardings, _ = _one_step(config, ici_sizes, preset)
+    like, shardings, _ = _one_step(CONV_VQ_SMOKE, ici_sizes, preset)
     restored = checkpoint.Checkpointer(tmp_path, keep=1).restore(1, like, iterator)
     for r, s, l in zip(jax.tree.leaves(restored), jax.tree.leaves(saved), jax.tree.leaves(like)):
       np.testing.assert_array_equal(np.asarray(r), np.asarray(s))
@@ -124,7 +123,9 @@ def test_two_processes_train_data_parallel_to_identical_parameters(tmp_path):
   common = ["--config=experiments/conv_vq_photos.py:smoke", f"--workdir={tmp_path}", f"--coordinator_address=localhost:{port}",
             "--num_processes=2", "--config.train.num_steps=3", "--config.checkpoint.every_steps=3",
             "--config.eval.every_steps=3"]
-  env = {"PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+  env = {"PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu",
+         "XLA_FLAGS": "--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0",  # as conftest's
+         "JAX_COMPILATION_CACHE_DIR": os.environ["JAX_COMPILATION_CACHE_DIR"]}
   processes = [subprocess.Popen([sys.executable, "-c", script, *common, f"--process_id={i}"], cwd=REPO, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
   try:
