@@ -2,6 +2,8 @@
 a compilation cache shared by every test process."""
 import os
 
+import pytest
+
 _DEVICES_FLAG = "--xla_force_host_platform_device_count=8"
 # Most tests compile far more than they run: XLA:CPU's LLVM back end at -O0 compiles them ~40% faster (the same
 # programs, within float rounding; every comparison here has a tolerance or runs both sides alike). The
@@ -25,3 +27,9 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
                       os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".pytest_cache",
                                    "jax-compilation-cache"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+
+
+@pytest.fixture(scope="session")
+def compile_fast_flag() -> str:
+  """The XLA flag this session compiles with, for tests that build a subprocess's environment or take it out."""
+  return _COMPILE_FAST_FLAG

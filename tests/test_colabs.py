@@ -33,7 +33,6 @@ TOKENIZER_NOTEBOOKS = {
                          "experiments/quickstart.py:smoke"),
 }
 _DEVICES_FLAG = "--xla_force_host_platform_device_count=8"  # set by conftest for mesh tests; notebooks use one CPU
-_COMPILE_FAST_FLAG = "--xla_backend_optimization_level=0"  # set by conftest; the full-settings runs train at -O2
 
 
 def test_every_expected_notebook_exists():
@@ -145,14 +144,15 @@ def test_notebook_runs(name, kernel_environment, monkeypatch, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["quickstart.ipynb", "flexible_tokens.ipynb"])
-def test_trained_tokenizer_beats_the_mean_colour_baseline(name, kernel_environment, monkeypatch, tmp_path):
+def test_trained_tokenizer_beats_the_mean_colour_baseline(name, kernel_environment, monkeypatch, tmp_path,
+                                                          compile_fast_flag):
   """Full settings: the notebook trains its command-line config as is and ends above the mean-colour baseline.
 
   generation.ipynb trains experiments/quickstart.py too (checked at smoke settings above), the same run as
   quickstart.ipynb's, so its tokenizer is covered here without a second training.
   """
   variable, config, _ = TOKENIZER_NOTEBOOKS[name]
-  xla_flags = kernel_environment["XLA_FLAGS"].replace(_COMPILE_FAST_FLAG, "").strip()
+  xla_flags = kernel_environment["XLA_FLAGS"].replace(compile_fast_flag, "").strip()  # training runs at -O2
   _execute(name, {**kernel_environment, variable: str(tmp_path / "workdir"), "XLA_FLAGS": xla_flags}, monkeypatch,
            timeout=FULL_TRAINING_CELL_TIMEOUT_SECONDS)
   final = _finished_run(tmp_path / "workdir", config)

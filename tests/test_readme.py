@@ -26,11 +26,11 @@ def test_the_section_shows_a_quantizer_a_tokenizer_and_a_sampler():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("index", range(3), ids=["quantizer", "tokenizer", "sampler"])
-def test_snippet_runs_in_a_fresh_interpreter(index, tmp_path):
+def test_snippet_runs_in_a_fresh_interpreter(index, tmp_path, compile_fast_flag):
   """Each snippet alone, as a user pastes it: a new process, outside the repository, with only jaxtok installed."""
   result = subprocess.run([sys.executable, "-c", _snippets()[index]], cwd=tmp_path, capture_output=True, text=True,
                           timeout=300, env={"PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu",
-                                            "XLA_FLAGS": "--xla_backend_optimization_level=0",  # as conftest's
+                                            "XLA_FLAGS": compile_fast_flag,
                                             "JAX_COMPILATION_CACHE_DIR": os.environ["JAX_COMPILATION_CACHE_DIR"]})
   assert result.returncode == 0, result.stderr[-3000:]
 

@@ -28,9 +28,9 @@ def _blocked_packages(root: pathlib.Path) -> pathlib.Path:
 
 
 @pytest.mark.slow
-def test_small_suite_runs_every_section(tmp_path):
+def test_small_suite_runs_every_section(tmp_path, compile_fast_flag):
   env = dict(os.environ, PYTHONPATH=str(_blocked_packages(tmp_path / "blocked")),
-             XLA_FLAGS="--xla_force_host_platform_device_count=1 --xla_backend_optimization_level=0")
+             XLA_FLAGS=f"--xla_force_host_platform_device_count=1 {compile_fast_flag}")
   out = tmp_path / "out"
   result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "suite.py"), "--small", f"--out={out}"],
                           capture_output=True, text=True, env=env, timeout=900, check=False)

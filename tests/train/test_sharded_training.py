@@ -106,7 +106,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_processes_train_data_parallel_to_identical_parameters(tmp_path):
+def test_two_processes_train_data_parallel_to_identical_parameters(tmp_path, compile_fast_flag):
   """Two localhost processes of 2 CPU devices each (gloo collectives) run 3 data-parallel steps of the main job."""
   script = ("import numpy as np, jax\n"
             "from jax.experimental import multihost_utils\n"
@@ -124,7 +124,7 @@ def test_two_processes_train_data_parallel_to_identical_parameters(tmp_path):
             "--num_processes=2", "--config.train.num_steps=3", "--config.checkpoint.every_steps=3",
             "--config.eval.every_steps=3"]
   env = {"PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu",
-         "XLA_FLAGS": "--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0",  # as conftest's
+         "XLA_FLAGS": f"--xla_force_host_platform_device_count=2 {compile_fast_flag}",
          "JAX_COMPILATION_CACHE_DIR": os.environ["JAX_COMPILATION_CACHE_DIR"]}
   processes = [subprocess.Popen([sys.executable, "-c", script, *common, f"--process_id={i}"], cwd=REPO, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
