@@ -3,9 +3,9 @@
 Each entry trains one experiment config with `python -m jaxtok.main` in its own process (its own workdir under
 `--workdir`), then reads its `metrics.json`: eval PSNR on the pinned photos protocol (EMA weights), the mean-colour
 baseline, codebook usage, bits per image, PSNR from the first k tokens for flexible models, and the wall time of
-the whole process (compile, training, evaluations). Writes `quality_cpu.json` and `quality_cpu.png` (PSNR against
-bits per image, each config a point, a flexible model's prefixes a curve, the mean-colour baselines dashed) into
-`--output_dir`.
+the whole process (compile, training, evaluations). Writes `quality_cpu.json`, `quality_cpu.png` (PSNR against
+bits per image, each config a point, a flexible model's prefixes a curve, the mean-colour baselines dashed) and
+`quality_cpu.md` (the README's table, a row per entry) into `--output_dir`.
 
   python benchmarks/quality_cpu.py                                   # every entry, under an hour on 2 CPU cores
   python benchmarks/quality_cpu.py --only=titok_photos,vqgan_photos  # some entries
@@ -26,6 +26,7 @@ from typing import Any
 
 ENTRIES = {  # name -> experiment config (path[:argument])
     "quickstart": "experiments/quickstart.py",
+    "quickstart_flex": "experiments/quickstart.py:flex",
     "conv_vq_photos": "experiments/conv_vq_photos.py",
     "titok_photos": "experiments/titok_photos.py",
     "vqgan_photos": "experiments/vqgan_photos.py",
@@ -126,6 +127,26 @@ def _plot_entry(axis: Any, name: str, result: dict[str, Any]) -> None:
   axis.axhline(result["mean_colour_baseline_psnr"], color=line.get_color(), linestyle="--", linewidth=0.8)
 
 
+TABLE_HEADER = ("| entry | config | steps x batch | wall | eval PSNR | vs baseline | usage | bits per image | "
+                "eval curve (step: dB) | PSNR from the first k tokens |\n|---|---|---|---|---|---|---|---|---|---|")
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+  """The results as a Markdown table, a row per entry (in the JSON's order)."""
+  return "\n".join([TABLE_HEADER] + [_table_row(name, result) for name, result in results.items()]) + "\n"
+
+
+def _table_row(name: str, result: dict[str, Any]) -> str:
+  curve = ", ".join(f"{item['step']}: {item['psnr']:.2f}" for item in result["eval_history"])
+  tokens = result["psnr_at_tokens"]
+  prefixes = ", ".join(f"{k}: {tokens[k]:.2f}" for k in sorted(tokens, key=int)) or "-"
+  usage = "-" if result["codebook_usage"] is None else f"{100 * result['codebook_usage']:.1f}%"
+  gain = result["psnr"] - result["mean_colour_baseline_psnr"]
+  return (f"| {name} | `{result['config']}` | {result['steps']} x {result['batch_size']} | "
+          f"{result['wall_seconds']:.0f} s | {result['psnr']:.2f} dB | {gain:+.2f} dB | {usage} | "
+          f"{result['bits_per_image']:.0f} | {curve} | {prefixes} |")
+
+
 def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
   args = parse_args(argv)
   output_dir = pathlib.Path(args.output_dir).resolve()
@@ -134,7 +155,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
   json_path = output_dir / "quality_cpu.json"
   results = json.loads(json_path.read_text()) if json_path.exists() else {}
   flags = overrides(args)
-  for name in args.names:
+  start = time.perf_counter()
+  for done, name in enumerate(args.names):
     label = f"{name}_{args.name}" if args.name else name
     workdir = workdir_root / label
     if (workdir / "metrics.json").exists():
@@ -145,7 +167,11 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
         "steps", "wall_seconds", "psnr", "mean_colour_baseline_psnr", "codebook_usage", "bits_per_image",
         "psnr_at_tokens")}}), flush=True)
     json_path.write_text(json.dumps(results, indent=2))
+    elapsed = time.perf_counter() - start
+    remaining = len(args.names) - done - 1
+    print(f"[{done + 1}/{len(args.names)}] {elapsed:.0f} s elapsed; {remaining} entries left", flush=True)
   plot(results, output_dir / "quality_cpu.png")
+  (output_dir / "quality_cpu.md").write_text(table(results))
   return results
 
 

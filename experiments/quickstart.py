@@ -6,8 +6,10 @@
 image), ViT encoder and decoder of width 128 and depth 2, in the official TiTok layout (class token, ln_pre, exact
 GELU, LayerNorm eps 1e-5, the legacy token projection) with the official non-legacy pixel head. Two departures from
 the official model, both jaxtok's named options: `patch_position = "sincos"` (fixed 2D sine-cosine patch positions,
-official: learned) and `input_embedding_scale = 0.1` (see `jaxtok/tokenizers/titok.py`). Figures: README, "Quality
-on the photos" (`benchmarks/quality_cpu.py --only=quickstart`). Its 2D baseline is experiments/conv_vq_photos.py.
+official: learned) and `input_embedding_scale = 0.1` (see `jaxtok/tokenizers/titok.py`). 4000 steps of batch 16: on
+these 9 photos the step count, not the images seen, sets the pace (batch 16 for 2000 steps, the images of 1000 steps
+of batch 32, gains 0.55 dB over them; see benchmarks/quality_cpu_probes.md). Figures: README, "Configs and what they
+reach so far" (`benchmarks/quality_cpu.py --only=quickstart`). Its 2D baseline is experiments/conv_vq_photos.py.
 `:smoke` shrinks it to a few steps.
 `:flex` is the same model trained to decode any prefix of its tokens: causal latent attention and One-D-Piece's tail
 drop (half the examples keep only their first k tokens, k uniform in 1..32), without the legacy token projection
@@ -22,9 +24,9 @@ def get_config(arg=None):
   model = models.titok(image_size=32, patch_size=8, token_dim=4, encoder_size="tiny", decoder_size="tiny",
                        quantizer={"name": "fsq", "levels": (8, 8, 8, 2)}, decoder_output="pixels",
                        patch_position="sincos", input_embedding_scale=0.1)
-  config = common.tokenizer("titok", model, data=common.photos_data(image_size=32, crop_fractions=(0.1, 0.4)),
-                            optimizer=common.adamw(learning_rate=1e-3, warmup_steps=50), num_steps=1000,
-                            log_every_steps=50, eval_every_steps=500)
+  data = common.photos_data(image_size=32, crop_fractions=(0.1, 0.4), batch_size=16)  # steps, not images, set the pace
+  config = common.tokenizer("titok", model, data=data, optimizer=common.adamw(learning_rate=1e-3, warmup_steps=50),
+                            num_steps=4000, log_every_steps=100, eval_every_steps=1000)
   if arg in ("flex", "flex_smoke"):
     config.model.latent_attention = "causal"
     config.model.token_dropout = "tail_drop"

@@ -38,7 +38,7 @@ def conv_vq_autoencoder(**fields: Any) -> ml_collections.ConfigDict:
 def vqgan(**fields: Any) -> ml_collections.ConfigDict:
   """jaxtok.tokenizers.maskgit_vqgan.MaskGitVQGAN."""
   return _fields("vqgan", dict(base_channels=128, channel_multipliers=(1, 1, 2, 2, 4), num_res_blocks=2, latent_dim=256,
-                               quantizer=None, pixel_range=(-1.0, 1.0), dtype="float32"), fields)
+                               quantizer=None, pixel_range=(-1.0, 1.0), norm_groups=32, dtype="float32"), fields)
 
 
 def maskgit(*, num_classes: int, **fields: Any) -> ml_collections.ConfigDict:

@@ -13,6 +13,7 @@ from grain import experimental as grain_experimental
 import numpy as np
 
 from jaxtok.data import photos
+from jaxtok.data import shuffle
 from jaxtok.data import sources
 from jaxtok.data import transforms
 
@@ -120,8 +121,7 @@ def _shard(source, shard_index: int, shard_count: int) -> grain.MapDataset:
 def train_dataset(source, options: CropOptions, *, batch_size: int, seed: int, shard_index: int = 0,
                   shard_count: int = 1, worker_count: int = 0) -> grain.IterDataset:
   """An endless stream of `batch_size` random crops; each host (shard) reads a disjoint part of the source."""
-  dataset = _shard(source, shard_index, shard_count)
-  dataset = dataset.shuffle(seed=seed).repeat()
+  dataset = shuffle.EpochShuffle(_shard(source, shard_index, shard_count), seed)
   dataset = dataset.random_map(functools.partial(_crop_example, options=options, flip=options.random_flip), seed=seed)
   stream = dataset.to_iter_dataset().batch(batch_size, drop_remainder=True)
   if worker_count > 0:

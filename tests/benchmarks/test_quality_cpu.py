@@ -47,5 +47,9 @@ def test_two_step_run_writes_json_and_png(tmp_path):
   assert math.isfinite(result["psnr"]) and math.isfinite(result["mean_colour_baseline_psnr"])
   assert 0 < result["codebook_usage"] <= 1
   assert (tmp_path / "quality_cpu.png").stat().st_size > 1000
+  rows = (tmp_path / "quality_cpu.md").read_text().splitlines()
+  assert rows[:2] == _load().TABLE_HEADER.splitlines() and len(rows) == 3
+  assert rows[2].startswith("| quickstart_probe | `experiments/quickstart.py` | 2 x ")
+  assert f"{result['psnr']:.2f} dB" in rows[2]
   with pytest.raises(FileExistsError):  # a second run of the same name would overwrite the first one's workdir
     _load().main(["--only=quickstart", "--num_steps=2", f"--output_dir={tmp_path}", "--name=probe"])
