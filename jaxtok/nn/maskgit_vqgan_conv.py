@@ -4,9 +4,9 @@ as ported in bytedance/1d-tokenizer `modeling/modules/maskgit_vqgan.py`), shared
 
 Taming's VQGAN without its non-local (attention) blocks: per level `num_res_blocks` residual blocks, average-pool
 downsampling in the encoder, nearest-neighbour upsampling plus a 3x3 conv in the decoder, `num_res_blocks`
-residual blocks in the middle of each; GroupNorm (32 groups, eps 1e-6; `norm_groups` sets the count) and SiLU. The residual blocks' convolutions
-have no bias. As in the official code, a block that changes the channel count adds a bias-free 1x1 projection of
-its own output (not of its input) as the residual: `h + shortcut(h)`.
+residual blocks in the middle of each; GroupNorm (32 groups, eps 1e-6; `norm_groups` sets the count) and SiLU.
+The residual blocks' convolutions have no bias. As in the official code, a block that changes the channel count adds
+a bias-free 1x1 projection of its own output (not of its input) as the residual: `h + shortcut(h)`.
 
 Layout: NHWC. Initialisation is jaxtok's (LeCun normal kernels, zero biases); the official weights are loaded by
 `jaxtok.convert.vqgan_from_official`.
