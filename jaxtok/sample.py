@@ -10,7 +10,8 @@ trained with (`--config`, if given, must match it outside `sampling`, `eval` and
 with the config's `sampling` section, and writes `<workdir>/samples_step<N>[_<what differs>]/`, named by every
 argument that differs from the defaults (classes, samples per class, seed, sampling fields), so no call overwrites
 another's:
-- samples.png: one row per class, labelled with the class name, `--samples_per_class` decoded samples each;
+- samples.png: one row per class, labelled with the class name: three held-out sequences of the class decoded (real
+  crops through the tokenizer), a blank cell, then `--samples_per_class` decoded samples;
 - trajectory.png (masked generators): one row per class (its first sample), one column per sampling step: the image
   decoded from the step's tokens with every still-masked position filled by the model's most likely token given that
   step's tokens (the prediction the sampler would draw from, at temperature 0), so early columns show what the model

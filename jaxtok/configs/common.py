@@ -60,7 +60,8 @@ def tokenizer(model_name: str, model: ConfigDict, *, data: ConfigDict, optimizer
   """A tokenizer experiment: l2 reconstruction, no perceptual loss, checkpoints with every evaluation."""
   config = ConfigDict(dict(seed=0, model_name=model_name, model=model, data=data, optimizer=optimizer))
   config.train = ConfigDict(dict(num_steps=num_steps, reconstruction_loss="l2", ema_decay=ema_decay,
-                                 log_every_steps=log_every_steps))
+                                 log_every_steps=log_every_steps, params_from="",
+                                 pixel_decoder_from="", proxy_codes_from=""))
   config.eval = ConfigDict(dict(every_steps=eval_every_steps, num_images=eval_num_images, batch_size=eval_batch_size,
                                 grid_images=16, seed=1234, crop=eval_crop, inception_weights_path=""))
   config.losses = ConfigDict(dict(perceptual_weight=0.0, perceptual_weights_path="",

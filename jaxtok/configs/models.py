@@ -24,8 +24,8 @@ def titok(**fields: Any) -> ml_collections.ConfigDict:
       image_size=256, patch_size=16, num_latent_tokens=32, token_dim=12, encoder_size="base", decoder_size="base",
       quantizer=None, decoder_output="proxy_codes_to_pixels", proxy_codebook_size=1024, pixel_code_dim=256,
       pixel_decoder_channels=128, pixel_decoder_multipliers=(1, 1, 2, 2, 4), pixel_decoder_res_blocks=2,
-      legacy_token_projection=True, pixel_range=(-1.0, 1.0), latent_attention="full", token_dropout="none",
-      length_distribution="powers_of_two", tail_drop_probability=0.5, dtype="float32",
+      pixel_decoder_norm_groups=32, legacy_token_projection=True, pixel_range=(-1.0, 1.0), latent_attention="full",
+      token_dropout="none", length_distribution="powers_of_two", tail_drop_probability=0.5, dtype="float32",
       attention_implementation="dense", patch_position="learned", input_embedding_scale=1.0), fields)
 
 

@@ -18,10 +18,15 @@ Sizes follow the ViT family (`VIT_SIZES`): TiTok-S/B/L are encoder and decoder "
 "tiny" are CPU sizes. The patch grid is `image_size / patch_size` per side; the position embeddings are learned for
 that grid, so one model serves one resolution.
 
+Training: jaxtok's runner trains any `decoder_output` end to end on pixel losses, and the paper's two stages:
+stage 1 (`decoder_output="proxy_codes"`, `train.proxy_codes_from`: cross-entropy against a frozen MaskGIT-VQGAN's
+codes, `jaxtok.train.proxy_codes`), stage 2 (`"proxy_codes_to_pixels"`, `train.params_from` the stage-1 run and
+`train.pixel_decoder_from` the VQGAN, `jaxtok.train.warm_start`).
+
 Departures from the official code, all optional or outside the forward pass: initialisation (jaxtok's Xavier
 kernels and `input_embedding_scale`, official truncated normal 0.02), `patch_position="sincos"`, flexible length,
-quantizers other than VQ, and training all stages end to end in jaxtok's runner (officially stage 1 trains the
-proxy-code head against a frozen MaskGIT-VQGAN's codes, stage 2 fine-tunes the decoder with the encoder frozen).
+quantizers other than VQ, and stage 2 training everything (officially the encoder, latent tokens and quantizer are
+frozen).
 """
 from typing import Any, Mapping, Sequence
 
@@ -51,9 +56,10 @@ class TiTok(nn.Module):
     decoder_output: "proxy_codes_to_pixels" (official default: the released models), "proxy_codes" (stage 1:
       logits over the 2D tokenizer's codes per patch) or "pixels" (official non-legacy pixel head).
     proxy_codebook_size: size of that 2D codebook (1024, MaskGIT-VQGAN's).
-    pixel_code_dim, pixel_decoder_channels, pixel_decoder_multipliers, pixel_decoder_res_blocks: the 2D codebook's
-      dimension and the MaskGIT-VQGAN decoder of "proxy_codes_to_pixels" (official: 256, 128, (1, 1, 2, 2, 4), 2;
-      its factor 2^(levels - 1) must equal patch_size).
+    pixel_code_dim, pixel_decoder_channels, pixel_decoder_multipliers, pixel_decoder_res_blocks,
+      pixel_decoder_norm_groups: the 2D codebook's dimension and the MaskGIT-VQGAN decoder of
+      "proxy_codes_to_pixels" (official: 256, 128, (1, 1, 2, 2, 4), 2, 32; its factor 2^(levels - 1) must equal
+      patch_size; see `MaskGitVQGAN.norm_groups` for narrow decoders).
     legacy_token_projection: the official `is_legacy` reshape before the projection to `token_dim` (True in every
       released VQ TiTok); it mixes latent tokens, so causal latent attention needs False.
     pixel_range: the range the weights compute in, around jaxtok's [-1, 1] images (`jaxtok.nn.pixel_range`):
@@ -88,6 +94,7 @@ class TiTok(nn.Module):
   pixel_decoder_channels: int = 128
   pixel_decoder_multipliers: Sequence[int] = (1, 1, 2, 2, 4)
   pixel_decoder_res_blocks: int = 2
+  pixel_decoder_norm_groups: int = maskgit_vqgan_conv.GROUPS
   legacy_token_projection: bool = True
   pixel_range: tuple[float, float] = pixel_range_lib.JAXTOK_RANGE
   latent_attention: str = "full"
@@ -110,8 +117,8 @@ class TiTok(nn.Module):
     self.decoder = titok_layers.TiTokDecoder(
         self.image_size // self.patch_size, self.patch_size, self.num_latent_tokens, self.decoder_size,
         self.decoder_output, self.proxy_codebook_size, self.pixel_code_dim, self.pixel_decoder_channels,
-        tuple(self.pixel_decoder_multipliers), self.pixel_decoder_res_blocks, computation,
-        self.attention_implementation, self.patch_position, self.input_embedding_scale)
+        tuple(self.pixel_decoder_multipliers), self.pixel_decoder_res_blocks, self.pixel_decoder_norm_groups,
+        computation, self.attention_implementation, self.patch_position, self.input_embedding_scale)
 
   def _check_fields(self) -> None:
     if not self.quantizer:
@@ -148,7 +155,7 @@ class TiTok(nn.Module):
                        f"decoder, whose factor 2^(len(pixel_decoder_multipliers) - 1) = {factor} must equal "
                        f"patch_size={self.patch_size}.")
     maskgit_vqgan_conv.check_channels(self.pixel_decoder_channels, self.pixel_decoder_multipliers,
-                                      self.pixel_decoder_res_blocks)
+                                      self.pixel_decoder_res_blocks, self.pixel_decoder_norm_groups)
 
   @property
   def codebook_size(self) -> int | None:

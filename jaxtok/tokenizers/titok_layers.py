@@ -151,6 +151,7 @@ class TiTokDecoder(nn.Module):
   pixel_decoder_channels: int = 128
   pixel_decoder_multipliers: Sequence[int] = (1, 1, 2, 2, 4)
   pixel_decoder_res_blocks: int = 2
+  pixel_decoder_norm_groups: int = maskgit_vqgan_conv.GROUPS
   dtype: Any = jnp.float32
   attention_implementation: str = "dense"
   patch_position: str = "learned"
@@ -200,4 +201,5 @@ class TiTokDecoder(nn.Module):
     codebook = self.param("pixel_codebook", init, (self.proxy_codebook_size, self.pixel_code_dim), jnp.float32)
     codes = jnp.einsum("bhwv,vd->bhwd", jax.nn.softmax(logits, axis=-1), codebook)
     return maskgit_vqgan_conv.Decoder(self.pixel_decoder_channels, tuple(self.pixel_decoder_multipliers),
-                                      self.pixel_decoder_res_blocks, self.dtype, name="pixel_decoder")(codes)
+                                      self.pixel_decoder_res_blocks, self.dtype, self.pixel_decoder_norm_groups,
+                                      name="pixel_decoder")(codes)

@@ -9,7 +9,9 @@ from jaxtok import config_validation
 from jaxtok import registry
 from jaxtok.data import pipeline
 from jaxtok.losses import settings as loss_settings
+from jaxtok.train import proxy_codes
 from jaxtok.train import step
+from jaxtok.train import warm_start
 
 RUNNER_FIELDS = {
     "seed": "int: seeds parameter initialisation, training randomness and the data order",
@@ -42,6 +44,13 @@ RUNNER_FIELDS = {
         "reconstruction_loss": "str: l2 | l1",
         "ema_decay": "float: decay of the EMA of weights used for evaluation (0 = no EMA)",
         "log_every_steps": "int: write scalars and update the progress bar every this many steps",
+        "pixel_decoder_from": "str: '' or the workdir of a trained MaskGIT-VQGAN: a fresh TiTok run (decoder_output "
+                              "proxy_codes_to_pixels) starts its pixel decoder and codebook there (jaxtok.train."
+                              "warm_start, the two-stage recipe)",
+        "params_from": "str: '' or the workdir of a trained run: a fresh run starts each weight that run has at the "
+                       "same path (evaluation weights; e.g. TiTok's stage 2 from its stage 1, jaxtok.train.warm_start)",
+        "proxy_codes_from": "str: '' or the workdir of a trained MaskGIT-VQGAN: a TiTok with decoder_output "
+                            "proxy_codes learns its codes (TiTok's stage 1, jaxtok.train.proxy_codes)",
     },
     "eval": {
         "every_steps": "int: evaluate every this many steps (and at the end)",
@@ -93,5 +102,8 @@ def check_config(config: Any) -> None:
   if config.losses.perceptual_weight > 0 and not config.losses.perceptual_weights_path:
     raise config_validation.ConfigError("Config field 'losses.perceptual_weights_path' must name an .npz file when "
                                         "'losses.perceptual_weight' > 0.")
+  proxy_codes.check_config(config)
+  if config.train.pixel_decoder_from:
+    warm_start.check_titok(config)
   if not 0.0 <= config.train.ema_decay < 1.0:
     raise config_validation.ConfigError(f"Config field 'train.ema_decay' must lie in [0, 1), got {config.train.ema_decay!r}.")

@@ -17,12 +17,14 @@ from jaxtok.metrics import CodebookUsage, fid, image_quality
 FeatureFn = Callable[[np.ndarray], np.ndarray]
 
 
-def make_reconstruct_fn(model: nn.Module) -> Callable[..., tuple[jax.Array, jax.Array, dict[str, jax.Array]]]:
-  """Returns jitted `(params, model_state, images) -> (reconstructions, indices, per-image metrics)`."""
+def make_reconstruct_fn(model: nn.Module, to_images: Callable[[jax.Array], jax.Array] | None = None
+                        ) -> Callable[..., tuple[jax.Array, jax.Array, dict[str, jax.Array]]]:
+  """Returns jitted `(params, model_state, images) -> (reconstructions, indices, per-image metrics)`; `to_images`
+  turns the model's output into images first (a proxy-code TiTok's logits, `jaxtok.train.proxy_codes`)."""
 
   def reconstruct(params, model_state, images):
-    reconstructions, output = model.apply({"params": params, **model_state}, images, train=False)
-    reconstructions = reconstructions.astype(images.dtype)
+    decoded, output = model.apply({"params": params, **model_state}, images, train=False)
+    reconstructions = (to_images(decoded) if to_images else decoded).astype(images.dtype)
     per_image = {"psnr": image_quality.psnr(images, reconstructions), "ssim": image_quality.ssim(images, reconstructions)}
     return reconstructions, output.indices, per_image
 

@@ -52,7 +52,8 @@ def restore(config: Any | None, workdir: str | pathlib.Path, step: int | None = 
                                              purpose="encoding and decoding tokens")
   model, variables, mesh, rules = restored.model, restored.variables, restored.mesh, restored.rules
   encode_fn = jax.jit(lambda v, images: model.apply(v, images, method="encode")[0])
-  decode_fn = jax.jit(lambda v, indices: model.apply(v, indices, method="decode_indices"))
+  to_images = restored.task.output_to_images or (lambda decoded: decoded)  # a stage-1 TiTok decodes through its VQGAN
+  decode_fn = jax.jit(lambda v, indices: to_images(model.apply(v, indices, method="decode_indices")))
   size = restored.config.data.image_size
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
     grid_shape = tuple(jax.eval_shape(encode_fn, variables, jax.ShapeDtypeStruct((1, size, size, 3),

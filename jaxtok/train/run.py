@@ -83,8 +83,10 @@ class Run:
     if latest is not None:
       self.state = self.checkpointer.restore(latest, self.state, self.train_iterator)
       logging.info("Resumed from the checkpoint at step %d in %s.", latest, workdir)
-    elif self.is_chief:
-      workdir_config.record(config, workdir)
+    else:
+      self.state = self.task.start_state(self.state)
+      if self.is_chief:
+        workdir_config.record(config, workdir)
     self.log = metrics_log.MetricsLog(workdir, self.start_step, write_files=self.is_chief)
 
   @property

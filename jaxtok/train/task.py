@@ -66,6 +66,9 @@ class Task(Protocol):
   def example_batch(self, size: int) -> tuple[np.ndarray, ...]:
     """The model's positional inputs for `size` examples, for initialisation (zeros of the right shapes)."""
 
+  def start_state(self, state: TrainState) -> TrainState:
+    """The state of a fresh run before its first step, from the initialised one (weights a config starts from)."""
+
   def train_batches(self) -> Iterator[dict[str, np.ndarray]]:
     """This host's training batches, endless and checkpointable (a grain iterator)."""
 

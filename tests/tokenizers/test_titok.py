@@ -192,3 +192,19 @@ def test_flops_per_image_counts_forward_matmuls():
                      proxy_codebook_size=10)
   head = 2 * patches * (width * 2 * width + 2 * width * 10)  # 1x1 conv to 2 * width, tanh, 1x1 conv to 10 logits
   assert titok.flops_per_image(proxy) == expected - 2 * patches * width * (8 * 8 * 3) - 2 * 32 * 32 * 27 * 3 + head
+
+
+def test_pixel_decoder_norm_groups_reach_the_maskgit_vqgan_decoder():
+  """Same parameters, other GroupNorm groups, other images; a count that does not split the channels raises."""
+  def pixel_model(norm_groups):
+    return make_model(patch_size=4, decoder_output="proxy_codes_to_pixels", proxy_codebook_size=8, pixel_code_dim=2,
+                      pixel_decoder_channels=8, pixel_decoder_multipliers=(1, 2, 2), pixel_decoder_res_blocks=1,
+                      pixel_decoder_norm_groups=norm_groups)
+  images = random_images(1)
+  variables = pixel_model(4).init(jax.random.PRNGKey(0), images)
+  four, _ = pixel_model(4).apply(variables, images)
+  one_per_channel, _ = pixel_model(32).apply(variables, images)
+  assert four.shape == images.shape
+  assert float(jnp.max(jnp.abs(four - one_per_channel))) > 1e-3
+  with pytest.raises(ValueError, match="multiple of 3"):
+    pixel_model(3).init(jax.random.PRNGKey(0), images)

@@ -2,10 +2,19 @@
 import pytest
 
 from jaxtok.cli import load_config_file
-from training_helpers import REPO  # pylint: disable=g-bad-import-order
+from jaxtok.train import run as run_lib
+from training_helpers import REPO, small_vqgan_config  # pylint: disable=g-bad-import-order
 
 
 @pytest.fixture()
 def smoke_config():
   """The conv VQ config (conv_vq_photos.py) shrunk to 6 steps of batch 8, checkpoints every 2 steps; unlocked for edits."""
   return load_config_file(str(REPO / "experiments" / "conv_vq_photos.py") + ":smoke").unlock()
+
+
+@pytest.fixture(scope="session")
+def vqgan_workdir(tmp_path_factory):
+  """A workdir holding `small_vqgan_config` trained 2 steps (a MaskGIT-VQGAN for TiTok's two stages)."""
+  workdir = tmp_path_factory.mktemp("vqgan")
+  run_lib.train(small_vqgan_config(), workdir)
+  return workdir

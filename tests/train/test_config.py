@@ -6,6 +6,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from jaxtok import config_validation
@@ -13,6 +14,7 @@ from jaxtok import registry
 from jaxtok.cli import load_config_file
 from jaxtok.configs import models
 from jaxtok.train import config_fields
+from jaxtok.train import warm_start
 from jaxtok.train import workdir_config
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -144,3 +146,14 @@ def test_workdir_config_mismatch_is_one_line_naming_the_fields(tmp_path):
   assert workdir_config.resolve(None, tmp_path).model.latent_dim == 32
   with pytest.raises(config_validation.ConfigError, match="no recorded config.json"):
     workdir_config.resolve(None, tmp_path / "other")
+
+
+def test_titok_photos_two_stages_fit_vqgan_photos():
+  """The stage-1 codes and the stage-2 pixel decoder are those of the MaskGIT-VQGAN that vqgan_photos.py trains."""
+  vqgan_config = load_config_file(str(REPO / "experiments" / "vqgan_photos.py"))
+  vqgan = registry.build_model("vqgan", vqgan_config.model)
+  for stage in ("stage1", "stage2"):
+    titok = load_config_file(str(REPO / "experiments" / "titok_photos.py") + ":" + stage).model
+    assert (titok.proxy_codebook_size, titok.patch_size) == (vqgan.codebook_size, vqgan.downsampling_factor)
+  for titok_field, vqgan_field in warm_start.MATCHING_FIELDS.items():
+    assert tuple(np.atleast_1d(titok[titok_field])) == tuple(np.atleast_1d(vqgan_config.model[vqgan_field]))

@@ -109,6 +109,19 @@ def test_resume_after_kill_matches_uninterrupted_run_bitwise(uninterrupted, tmp_
   assert history == [1, 2, 3, 4, 5, 6]
 
 
+def test_sample_grid_rows_start_with_held_out_sequences_of_their_class(uninterrupted, tokenizer_workdir):
+  task = generator_task.MaskGIT(_generator_config(tokenizer_workdir).lock(), uninterrupted[0], None)
+  classes = task.held_out_classes[:2]
+  references = task.held_out_references(classes)
+  held_out = task.eval_tokens
+  assert references.shape == (2, generator_task.REFERENCE_SEQUENCES, 64)
+  for label, rows in zip(classes, references):
+    mine = held_out.tokens[held_out.labels == label]
+    np.testing.assert_array_equal(rows, mine[np.minimum(np.arange(len(rows)), len(mine) - 1)])
+  with pytest.raises(config_validation.ConfigError, match="no sequence of class (11 |class 11)"):
+    task.held_out_references(np.array([11]))
+
+
 def test_sample_entry_point_writes_grids_trajectory_and_tokens(uninterrupted):
   workdir = uninterrupted[0]
   config = _generator_config()
@@ -127,7 +140,8 @@ def test_sample_entry_point_writes_grids_trajectory_and_tokens(uninterrupted):
   samples = np.asarray(Image.open(output / "samples.png"))
   trajectory = np.asarray(Image.open(output / "trajectory.png"))
   assert samples.shape[0] == trajectory.shape[0] > 2 * 96  # two class rows
-  assert trajectory.shape[1] > samples.shape[1]  # 4 steps vs 3 samples per row
+  cell = 32 * 3 + 2  # a 32x32 image enlarged 3x, and the padding
+  assert samples.shape[1] - trajectory.shape[1] == 3 * cell  # 3 held-out crops, a blank and 3 samples vs 4 steps
   assert json.loads((output / "call.json").read_text())["classes"] == [0, 2]
 
   # Another call (the recorded config, another seed) writes elsewhere; classes never trained on are refused.

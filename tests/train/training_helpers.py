@@ -13,6 +13,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from tensorboardX.proto import event_pb2
 
+from jaxtok.cli import load_config_file
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -77,3 +79,31 @@ def tensorboard_tags(directory: pathlib.Path) -> dict[str, set[str]]:
         if kind:
           tags[kind].add(value.tag)
   return tags
+
+
+def small_vqgan_config():
+  """The vqgan_photos smoke config with a factor-4 decoder (3 levels of 8, 16, 16 channels, FSQ (8, 4) = 32 codes),
+  2 steps of batch 8; unlocked."""
+  config = load_config_file(str(REPO / "experiments" / "vqgan_photos.py") + ":smoke").unlock()
+  config.model.channel_multipliers = (1, 2, 2)
+  config.data.batch_size = 8
+  config.train.num_steps = config.checkpoint.every_steps = 2
+  return config
+
+
+def titok_config_for(vqgan_workdir, decoder_output: str = "proxy_codes_to_pixels"):
+  """The titok_photos smoke config (2 steps of batch 8, 4x4 patches) tied to the `small_vqgan_config` run in
+  `vqgan_workdir`: its pixel decoder started there ("proxy_codes_to_pixels") or learning its codes ("proxy_codes",
+  stage 1, fixed length); unlocked."""
+  config = load_config_file(str(REPO / "experiments" / "titok_photos.py") + ":smoke").unlock()
+  config.model.update(dict(patch_size=4, decoder_output=decoder_output, proxy_codebook_size=32, pixel_code_dim=2,
+                           pixel_decoder_channels=8, pixel_decoder_multipliers=(1, 2, 2), pixel_decoder_res_blocks=1,
+                           pixel_decoder_norm_groups=4))
+  if decoder_output == "proxy_codes":
+    config.model.token_dropout = "none"
+    config.train.proxy_codes_from = str(vqgan_workdir)
+  else:
+    config.train.pixel_decoder_from = str(vqgan_workdir)
+  config.data.batch_size = 8
+  config.train.num_steps = config.checkpoint.every_steps = 2
+  return config

@@ -41,6 +41,10 @@ from jaxtok.train import generator_config_fields
 from jaxtok.train import generator_step
 from jaxtok.train import images
 from jaxtok.train import task as task_lib
+from jaxtok.train.state import TrainState
+
+
+REFERENCE_SEQUENCES = 3  # held-out sequences decoded at the start of each class row of the sample grids
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +119,9 @@ class GeneratorTask:
   def example_batch(self, size: int) -> tuple[np.ndarray, ...]:
     return (np.zeros((size,) + self.train_tokens.tokens.shape[1:], np.int32), np.zeros((size,), np.int32))
 
+  def start_state(self, state: TrainState) -> TrainState:
+    return state
+
   def train_batches(self):
     return tokens_lib.token_batches(self.train_tokens, batch_size=self.config.train.batch_size // jax.process_count(),
                                     seed=self.config.seed, shard_index=jax.process_index(),
@@ -172,11 +179,29 @@ class GeneratorTask:
             "token_tv_uniform": token_statistics.mean_position_tv(uniform, reference, vocab),
             "token_tv_train_data": token_statistics.mean_position_tv(train_subset, reference, vocab)}
 
+  def held_out_references(self, classes: np.ndarray) -> np.ndarray:
+    """The first `REFERENCE_SEQUENCES` held-out sequences of each class `[classes, k, L(, C)]`, what samples of it
+    should look like (a class with fewer repeats its last; one with none raises)."""
+    held_out = self.eval_tokens
+    rows = []
+    for label in classes:
+      mine = held_out.tokens[held_out.labels == label]
+      if not len(mine):
+        raise config_validation.ConfigError(f"The held-out tokens have no sequence of class {self.class_label(label)}.")
+      rows.append(mine[np.minimum(np.arange(REFERENCE_SEQUENCES), len(mine) - 1)])
+    return np.stack(rows)
+
   def sample_grid(self, tokens: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Decoded `tokens` `[classes * n, L(, C)]` as a grid, one row per class labelled with its name."""
-    decoded = self.tokenizer.decode(tokens)
-    decoded = decoded.reshape(len(classes), -1, *decoded.shape[1:])
-    return images.class_grid(decoded, [self.class_label(int(c)) for c in classes])
+    """One row per class labelled with its name: `REFERENCE_SEQUENCES` held-out sequences of the class decoded (its
+    real crops as the tokenizer gives them back), a blank cell, then the decoded `tokens` `[classes * n, L(, C)]`."""
+    references = self.held_out_references(classes)
+    count = references.shape[0] * references.shape[1]
+    decoded = self.tokenizer.decode(np.concatenate([references.reshape(count, *tokens.shape[1:]), tokens]))
+    image_shape = decoded.shape[1:]
+    blank = np.ones((len(classes), 1, *image_shape), decoded.dtype)  # a white cell: +1 in [-1, 1]
+    rows = np.concatenate([decoded[:count].reshape(*references.shape[:2], *image_shape), blank,
+                           decoded[count:].reshape(len(classes), -1, *image_shape)], axis=1)
+    return images.class_grid(rows, [self.class_label(int(c)) for c in classes])
 
   def evaluate(self, variables: dict[str, Any], step: int, output_dir: pathlib.Path) -> task_lib.Evaluation:
     del step, output_dir

@@ -23,8 +23,11 @@ from jaxtok.metrics import token_curve
 from jaxtok.train import config_fields
 from jaxtok.train import evaluation
 from jaxtok.train import images
+from jaxtok.train import proxy_codes
 from jaxtok.train import step as step_lib
 from jaxtok.train import task as task_lib
+from jaxtok.train import warm_start
+from jaxtok.train.state import TrainState
 
 
 class TokenizerTask:
@@ -68,14 +71,35 @@ class TokenizerTask:
   def example_batch(self, size: int) -> tuple[np.ndarray, ...]:
     return (np.zeros((size, self._crop.image_size, self._crop.image_size, 3), np.float32),)
 
+  def start_state(self, state: TrainState) -> TrainState:
+    if self.config.train.params_from:
+      state = warm_start.start_from_run(state, self.config.train.params_from)
+    if self.config.train.pixel_decoder_from:
+      state = warm_start.start_pixel_decoder(state, self.config.model, self.config.train.pixel_decoder_from)
+    return state
+
   def train_batches(self):
     return iter(data.train_dataset(
         self.train_source, self._crop, batch_size=self.config.data.batch_size // jax.process_count(),
         seed=self.config.seed, shard_index=jax.process_index(), shard_count=jax.process_count(),
         worker_count=self.config.data.worker_count))
 
+  @functools.cached_property
+  def teacher(self) -> proxy_codes.ProxyTokenizer | None:
+    """Stage 1's frozen MaskGIT-VQGAN (`train.proxy_codes_from`), or None."""
+    workdir = self.config.train.proxy_codes_from
+    return proxy_codes.restore(self.model, self.config.data.image_size, workdir) if workdir else None
+
+  @property
+  def output_to_images(self) -> Callable[[jax.Array], jax.Array] | None:
+    """What turns the model's decoded output into images (stage 1's logits), or None: it is images."""
+    return self.teacher.decode_logits if self.teacher else None
+
   def make_train_step(self, optimizer: optax.GradientTransformation,
                       learning_rate_fn: Callable[[jax.Array], jax.Array]) -> task_lib.TrainStep:
+    if self.teacher:
+      return proxy_codes.make_train_step(self.model, self.teacher, optimizer, ema_decay=self.config.train.ema_decay,
+                                         learning_rate_fn=learning_rate_fn)
     return step_lib.make_train_step(self.model, optimizer, loss_kind=self.config.train.reconstruction_loss,
                                     ema_decay=self.config.train.ema_decay, learning_rate_fn=learning_rate_fn,
                                     losses=self.losses)
@@ -88,8 +112,8 @@ class TokenizerTask:
 
   @functools.cached_property
   def _reconstruct_fn(self):
-    return evaluation.sharded_reconstruct_fn(evaluation.make_reconstruct_fn(self.model), self.mesh,
-                                             self.config.eval.batch_size)
+    reconstruct = evaluation.make_reconstruct_fn(self.model, self.output_to_images)
+    return evaluation.sharded_reconstruct_fn(reconstruct, self.mesh, self.config.eval.batch_size)
 
   @functools.cached_property
   def _feature_fn(self):
