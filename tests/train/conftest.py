@@ -3,7 +3,7 @@ import pytest
 
 from jaxtok.cli import load_config_file
 from jaxtok.train import run as run_lib
-from training_helpers import REPO, small_vqgan_config  # pylint: disable=g-bad-import-order
+from training_helpers import REPO, small_vqgan_config, titok_config_for  # pylint: disable=g-bad-import-order
 
 
 @pytest.fixture()
@@ -17,4 +17,12 @@ def vqgan_workdir(tmp_path_factory):
   """A workdir holding `small_vqgan_config` trained 2 steps (a MaskGIT-VQGAN for TiTok's two stages)."""
   workdir = tmp_path_factory.mktemp("vqgan")
   run_lib.train(small_vqgan_config(), workdir)
+  return workdir
+
+
+@pytest.fixture(scope="session")
+def stage_one_workdir(vqgan_workdir, tmp_path_factory):
+  """A workdir holding a stage-1 TiTok (`titok_config_for(vqgan_workdir, "proxy_codes")`) trained 2 steps."""
+  workdir = tmp_path_factory.mktemp("stage1")
+  run_lib.train(titok_config_for(vqgan_workdir, "proxy_codes").lock(), workdir)
   return workdir

@@ -15,6 +15,8 @@ from jaxtok.train import proxy_codes
 from jaxtok.train import run as run_lib
 from training_helpers import titok_config_for  # pylint: disable=g-bad-import-order
 
+pytestmark = pytest.mark.xdist_group("vqgan")  # one worker trains the shared VQGAN and stage-1 runs
+
 
 def test_proxy_code_loss_is_the_mean_cross_entropy_and_argmax_accuracy():
   logits = jax.random.normal(jax.random.PRNGKey(0), (2, 3, 3, 5)) * 3
@@ -45,17 +47,15 @@ def test_stage_one_step_trains_on_the_vqgan_codes(vqgan_workdir, tmp_path):
     run.close()
 
 
-def test_stage_one_evaluates_and_decodes_tokens_through_the_vqgan(vqgan_workdir, tmp_path):
-  summary = run_lib.train(titok_config_for(vqgan_workdir, "proxy_codes").lock(), tmp_path)
-  final = summary["final_eval"]
+def test_stage_one_evaluates_and_decodes_tokens_through_the_vqgan(vqgan_workdir, stage_one_workdir):
+  final = json.loads((stage_one_workdir / "metrics.json").read_text())["final_eval"]
   assert np.isfinite(final["psnr"]) and final["bits_per_image"] == 8 * 10
-  assert json.loads((tmp_path / "metrics.json").read_text())["final_eval"]["psnr"] == final["psnr"]
-  tokenizer = frozen_tokenizer.restore(None, tmp_path)
+  tokenizer = frozen_tokenizer.restore(None, stage_one_workdir)
   images = np.zeros((2, 32, 32, 3), np.float32)
   tokens = tokenizer.encode(images)
   decoded = tokenizer.decode(tokens)
   assert tokens.shape == (2, 8) and decoded.shape == (2, 32, 32, 3)
-  titok = inference.restore_for_inference(None, tmp_path)
+  titok = inference.restore_for_inference(None, stage_one_workdir)
   vqgan = inference.restore_for_inference(None, vqgan_workdir)
   logits = titok.model.apply(titok.variables, tokens, method="decode_indices")
   expected = vqgan.model.apply(vqgan.variables, jnp.argmax(logits, -1), method="decode_indices")

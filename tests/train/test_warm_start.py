@@ -11,8 +11,10 @@ from jaxtok.train import inference
 from jaxtok.train import run as run_lib
 from training_helpers import assert_trees_equal, read_checkpoint, titok_config_for  # pylint: disable=g-bad-import-order
 
+pytestmark = pytest.mark.xdist_group("vqgan")  # one worker trains the shared VQGAN and stage-1 runs
 
-def test_fresh_run_starts_from_the_vqgan_decoder_and_codebook(vqgan_workdir, tmp_path):
+
+def test_fresh_run_starts_from_the_vqgan_and_a_resumed_run_from_its_own_weights(vqgan_workdir, tmp_path):
   vqgan = inference.restore_for_inference(None, vqgan_workdir)
   run = run_lib.Run(titok_config_for(vqgan_workdir).lock(), tmp_path)
   try:
@@ -23,15 +25,12 @@ def test_fresh_run_starts_from_the_vqgan_decoder_and_codebook(vqgan_workdir, tmp
   finally:
     run.close()
 
-
-def test_resumed_run_keeps_its_own_trained_weights(vqgan_workdir, tmp_path):
   run_lib.train(titok_config_for(vqgan_workdir).lock(), tmp_path)
   saved = read_checkpoint(tmp_path, 2)
   run = run_lib.Run(titok_config_for(vqgan_workdir).lock(), tmp_path)
   try:
     assert run.start_step == 2
     assert_trees_equal(jax.device_get(run.state.params), saved["params"])
-    vqgan = inference.restore_for_inference(None, vqgan_workdir)
     trained = run.state.params["decoder"]["pixel_decoder"]["output"]["kernel"]
     assert not np.array_equal(np.asarray(trained), np.asarray(vqgan.variables["params"]["decoder"]["output"]["kernel"]))
   finally:
@@ -46,23 +45,18 @@ def test_a_vqgan_that_does_not_fit_is_refused_naming_the_fields(vqgan_workdir, t
     run_lib.Run(config.lock(), tmp_path)
 
 
-def test_only_a_titok_decoding_through_a_vqgan_takes_one(vqgan_workdir, tmp_path):
+def test_only_a_titok_decoding_through_a_vqgan_takes_one(vqgan_workdir, stage_one_workdir, tmp_path):
   config = titok_config_for(vqgan_workdir)
   config.model.decoder_output = "pixels"
   with pytest.raises(config_validation.ConfigError, match="proxy_codes_to_pixels', got 'titok' with 'pixels'"):
     run_lib.Run(config.lock(), tmp_path)
-  titok_workdir = tmp_path / "titok"
-  titok = titok_config_for(vqgan_workdir)
-  titok.train.pixel_decoder_from = ""
-  run_lib.train(titok.lock(), titok_workdir)
-  config = titok_config_for(titok_workdir)
+  config = titok_config_for(stage_one_workdir)  # a TiTok's workdir, not a VQGAN's
   with pytest.raises(config_validation.ConfigError, match="model_name 'vqgan'"):
     run_lib.Run(config.lock(), tmp_path / "other")
 
 
-def test_stage_two_starts_from_stage_one_and_the_vqgan(vqgan_workdir, tmp_path):
-  stage_one = tmp_path / "stage1"
-  run_lib.train(titok_config_for(vqgan_workdir, "proxy_codes").lock(), stage_one)
+def test_stage_two_starts_from_stage_one_and_the_vqgan(vqgan_workdir, stage_one_workdir, tmp_path):
+  stage_one = stage_one_workdir
   config = titok_config_for(vqgan_workdir)
   config.model.token_dropout = "none"
   config.train.params_from = str(stage_one)
