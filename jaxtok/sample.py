@@ -110,7 +110,7 @@ def sample_checkpoint(config, workdir: str | pathlib.Path, step: int | None = No
              **{name: value for name, value in restored.config.sampling.items() if value != recorded_sampling[name]}}
   changes = {name: value for name, value in changes.items() if value is not None}
   output_dir = workdir / output_name(restored.step, changes)
-  statistics = task.token_statistics(arrays["tokens"])
+  statistics = task.token_statistics(arrays["tokens"], arrays["labels"])
   if jax.process_index() == 0:
     _write_outputs(output_dir, task, classes, arrays)
     (output_dir / "call.json").write_text(json.dumps(

@@ -1,9 +1,12 @@
 """Flexible-length 1D tokenization: which prefix of the K latent tokens each example keeps, and the attention masks.
 
 Two training schemes teach a 1D tokenizer to reconstruct from any prefix of its tokens:
-- "nested_dropout" (FlexTok): every example keeps the first k of K tokens, k drawn uniformly from
-  {1, 2, 4, ..., K} (powers of two, FlexTok's choice) or from {1, ..., K}; the encoder attends causally among the
-  latent tokens, so token i summarises only what tokens < i left out (coarse to fine).
+- "nested_dropout" (FlexTok's `MaskedNestedDropout`): every example keeps the first k of K tokens, k drawn by
+  `length_distribution`, one of FlexTok's `size_sampling_mode`s: "powers_of_two" (its "pow2") uniform over
+  {1, 2, 4, ..., K}; "uniform" over {1, ..., K}; "uniform_powers_of_two" (its "uniform_pow2") uniform over
+  {1, ..., K} rounded up to the next of {1, 2, 4, ..., K}, so half the examples of a power-of-two K keep all K.
+  The encoder attends causally among the latent tokens, so token i summarises only what tokens < i left out
+  (coarse to fine).
 - "tail_drop" (One-D-Piece): with probability `tail_drop_probability` an example keeps the first k tokens, k uniform
   in {1, ..., K}; otherwise it keeps all K. Used with causal or full encoder attention.
 The decoder sees the dropped tokens as absent keys (`decoder_mask`), which is exactly what decoding the k-token
@@ -16,15 +19,16 @@ import jax.numpy as jnp
 import numpy as np
 
 TOKEN_DROPOUTS = ("none", "nested_dropout", "tail_drop")
-LENGTH_DISTRIBUTIONS = ("powers_of_two", "uniform")
+LENGTH_DISTRIBUTIONS = ("powers_of_two", "uniform", "uniform_powers_of_two")
 LATENT_ATTENTIONS = ("full", "causal")
 
 
 def prefix_lengths(num_tokens: int, distribution: str) -> np.ndarray:
-  """The prefix lengths nested dropout draws from: `[1, 2, 4, ..., K]` (K always included) or `[1, ..., K]`."""
+  """The prefix lengths nested dropout draws from: `[1, ..., K]` ("uniform") or `[1, 2, 4, ..., K]` (K always
+  included) for the other two distributions."""
   if distribution == "uniform":
     return np.arange(1, num_tokens + 1)
-  if distribution == "powers_of_two":
+  if distribution in ("powers_of_two", "uniform_powers_of_two"):
     powers = [2**i for i in range(int(np.log2(num_tokens)) + 1)]
     return np.array(sorted(set(powers) | {num_tokens}))
   raise ValueError(f"length distribution must be one of {LENGTH_DISTRIBUTIONS}, got {distribution!r}.")
@@ -38,7 +42,10 @@ def sample_keep_lengths(key: jax.Array, batch: int, num_tokens: int, scheme: str
     return jnp.full((batch,), num_tokens, jnp.int32)
   if scheme == "nested_dropout":
     choices = jnp.asarray(prefix_lengths(num_tokens, length_distribution), jnp.int32)
-    return jax.random.choice(key, choices, (batch,))
+    if length_distribution != "uniform_powers_of_two":
+      return jax.random.choice(key, choices, (batch,))
+    uniform = jax.random.randint(key, (batch,), 1, num_tokens + 1, jnp.int32)
+    return choices[jnp.searchsorted(choices, uniform, side="left")]
   if scheme == "tail_drop":
     drop_key, length_key = jax.random.split(key)
     dropped = jax.random.bernoulli(drop_key, tail_drop_probability, (batch,))

@@ -66,7 +66,8 @@ class TiTok(nn.Module):
       (-1, 1) when trained in jaxtok, (0, 1) for official weights.
     latent_attention: "full" (TiTok) or "causal" among latent tokens in the encoder (FlexTok, coarse to fine).
     token_dropout: "none", "nested_dropout" or "tail_drop" (training only, see `flexible.py`).
-    length_distribution: prefix lengths of nested dropout, "powers_of_two" or "uniform".
+    length_distribution: prefix lengths of nested dropout, "powers_of_two", "uniform" or "uniform_powers_of_two"
+      (FlexTok's size sampling modes, see `flexible.py`).
     tail_drop_probability: fraction of examples whose tail is dropped under "tail_drop".
     dtype: computation dtype, "float32" or "bfloat16" (parameters are always float32).
     attention_implementation: "dense" or "sparse" (`jaxtok.nn.attend`).

@@ -89,10 +89,12 @@ def save_curves(path: pathlib.Path, train_history: list[dict[str, float]], eval_
 
 def save_generator_curves(path: pathlib.Path, train_history: list[dict[str, float]],
                           eval_history: list[dict[str, float]]) -> None:
-  """Writes a PNG with the training and held-out masked-token losses, and the token statistic of the samples next to
-  its uniform-token and data references, against the step."""
-  figure = figure_lib.Figure(figsize=(10, 3.5))
-  loss_axes, tv_axes = figure.subplots(1, 2)
+  """Writes a PNG with the training and held-out masked-token losses, the token statistic of the samples next to
+  its uniform-token and data references, and (when evaluated) the samples' class accuracy next to the held-out
+  data's, against the step."""
+  with_classes = all("class_accuracy" in h for h in eval_history)
+  figure = figure_lib.Figure(figsize=(15 if with_classes else 10, 3.5))
+  loss_axes, tv_axes, *class_axes = figure.subplots(1, 3 if with_classes else 2)
   loss_axes.plot([h["step"] for h in train_history], [h["loss"] for h in train_history], label="train")
   steps = [h["step"] for h in eval_history]
   loss_axes.plot(steps, [h["loss"] for h in eval_history], marker="o", label="held-out")
@@ -103,5 +105,11 @@ def save_generator_curves(path: pathlib.Path, train_history: list[dict[str, floa
     tv_axes.plot(steps, [h[name] for h in eval_history], linestyle=style, marker="o", label=label)
   tv_axes.set(xlabel="step", ylabel="mean per-position TV to held-out", title="token statistic", ylim=(0, 1))
   tv_axes.legend()
+  if with_classes:
+    for name, label, style in (("class_accuracy", "samples", "-"), ("class_accuracy_held_out", "held-out data", ":")):
+      class_axes[0].plot(steps, [h[name] for h in eval_history], linestyle=style, marker="o", label=label)
+    class_axes[0].set(xlabel="step", ylabel="fraction of their class", title="class accuracy (token classifier)",
+                      ylim=(0, 1))
+    class_axes[0].legend()
   figure.tight_layout()
   figure.savefig(path, dpi=100)

@@ -10,6 +10,7 @@ def test_prefix_lengths():
   np.testing.assert_array_equal(flexible.prefix_lengths(12, "powers_of_two"), [1, 2, 4, 8, 12])
   np.testing.assert_array_equal(flexible.prefix_lengths(8, "powers_of_two"), [1, 2, 4, 8])
   np.testing.assert_array_equal(flexible.prefix_lengths(3, "uniform"), [1, 2, 3])
+  np.testing.assert_array_equal(flexible.prefix_lengths(12, "uniform_powers_of_two"), [1, 2, 4, 8, 12])
   with pytest.raises(ValueError, match="length distribution must be one of"):
     flexible.prefix_lengths(8, "geometric")
 
@@ -21,6 +22,18 @@ def test_nested_dropout_samples_its_support_uniformly(distribution, support):
   values, counts = np.unique(lengths, return_counts=True)
   np.testing.assert_array_equal(values, list(support))
   np.testing.assert_allclose(counts / len(lengths), 1 / len(values), atol=0.02)
+
+
+@pytest.mark.parametrize("tokens", [32, 12])
+def test_uniform_powers_of_two_rounds_a_uniform_length_up(tokens):
+  """FlexTok's "uniform_pow2": P(k) = (k - previous allowed length) / K, e.g. 16/32 for k = K = 32."""
+  lengths = np.asarray(flexible.sample_keep_lengths(jax.random.PRNGKey(3), 20000, tokens, "nested_dropout",
+                                                    length_distribution="uniform_powers_of_two"))
+  support = flexible.prefix_lengths(tokens, "uniform_powers_of_two")
+  values, counts = np.unique(lengths, return_counts=True)
+  np.testing.assert_array_equal(values, support)
+  expected = np.diff(np.concatenate([[0], support])) / tokens
+  np.testing.assert_allclose(counts / len(lengths), expected, atol=0.012)
 
 
 def test_tail_drop_keeps_everything_or_a_uniform_prefix():

@@ -83,7 +83,8 @@ def test_main_job_leaves_tokens_checkpoints_metrics_and_sample_grids(uninterrupt
   summary = json.loads((workdir / "metrics.json").read_text())
   assert summary["step"] == 6 and summary["completed"]
   assert summary["model"] == {"vocab_size": 16, "sequence_length": 64, "num_classes": 12}
-  for name in ("loss", "accuracy", "token_tv", "token_tv_uniform", "token_tv_train_data"):
+  for name in ("loss", "accuracy", "token_tv", "token_tv_uniform", "token_tv_train_data", "class_accuracy",
+               "class_accuracy_held_out"):
     assert np.isfinite(summary["final_eval"][name]) and np.isfinite(summary["untrained_eval"][name]), name
   assert summary["untrained_eval"]["step"] == 0
   assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [4, 6]
@@ -218,10 +219,13 @@ def test_training_lowers_held_out_loss_and_brings_samples_to_the_data(tmp_path, 
   assert final["token_tv"] < 0.5 * untrained["token_tv"], (untrained, final)
   assert final["token_tv"] < 0.5 * final["token_tv_uniform"]
   assert final["token_tv"] < final["token_tv_train_data"] + 0.1  # near the finite-sample floor
+  assert final["class_accuracy_held_out"] > 0.95  # the three classes' sequences differ at every position
+  assert final["class_accuracy"] > 0.9 and untrained["class_accuracy"] < 0.7, (untrained, final)
   if model_name == "autoregressive":  # the sample entry point without a trajectory (tokens appear left to right)
     sampled = sample.sample_checkpoint(config, tmp_path, samples_per_class=4, classes=[1])
     saved = np.load(pathlib.Path(sampled["output_dir"]) / "samples.npz")
     assert saved["tokens"].shape == (4, 8) and "trajectory" not in saved
+    assert sampled["class_accuracy"] == 1.0
     pattern = (3 * 1 + np.arange(8)) % 8  # class 1's sequence in _write_structured_tokens (10% noise)
     assert np.mean(saved["tokens"] == pattern) > 0.7
 

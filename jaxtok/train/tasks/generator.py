@@ -11,7 +11,11 @@ loss, samples and the token statistic as its evaluation.
    held-out class from the model's sampler (fixed key), and the token statistic `token_tv` (mean per-position total
    variation between sample and held-out token histograms, `jaxtok.metrics.token_statistics`) beside
    `token_tv_uniform` (uniform random tokens) and `token_tv_train_data` (as many training sequences: the
-   finite-sample floor). Decoded samples form the `samples` grid, one labelled row per class.
+   finite-sample floor); and whether the samples show their class: `class_accuracy`, the fraction of samples that a
+   naive Bayes classifier of per-position tokens fit on the training tokens assigns to the class they were drawn
+   for (`jaxtok.metrics.token_classifier`), beside `class_accuracy_held_out` (the same classifier on the held-out
+   real sequences: as recognisable as real crops) when its table fits in memory. Decoded samples form the
+   `samples` grid, one labelled row per class.
 
 `GeneratorTask` holds all of it; a generator kind subclasses it with its loss options and its sampler:
 `MaskGIT` (Chang et al. 2022, "MaskGIT: Masked Generative Image Transformer") and `Autoregressive`.
@@ -35,6 +39,7 @@ from jaxtok.data import tokens as tokens_lib
 from jaxtok.decoders import ar_sampling
 from jaxtok.decoders import autoregressive as autoregressive_lib
 from jaxtok.decoders import masked_sampling
+from jaxtok.metrics import token_classifier
 from jaxtok.metrics import token_statistics
 from jaxtok.train import frozen_tokenizer
 from jaxtok.train import generator_config_fields
@@ -168,16 +173,31 @@ class GeneratorTask:
           functools.partial(self.sampler, return_trajectory=return_trajectory))
     return self._jitted_samplers[return_trajectory](variables, key, np.asarray(class_labels, np.int32))
 
-  def token_statistics(self, samples: np.ndarray) -> dict[str, float]:
-    """The token statistic of `samples` and of its uniform-token and training-data references (same count)."""
+  def token_statistics(self, samples: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """The token statistic of `samples` `[n, L(, C)]` and of its uniform-token and training-data references (same
+    count), and the class accuracies of the samples (drawn for `labels` `[n]`) and of the held-out sequences."""
     vocab, reference, count = self.train_tokens.codebook_size, self.eval_tokens.tokens, len(samples)
     rng = np.random.default_rng(self.config.seed)
     train = self.train_tokens.tokens
     train_subset = train[rng.choice(len(train), count, replace=count > len(train))]  # distinct while there are enough
     uniform = token_statistics.uniform_tokens(rng, samples.shape, vocab)
-    return {"token_tv": token_statistics.mean_position_tv(samples, reference, vocab),
-            "token_tv_uniform": token_statistics.mean_position_tv(uniform, reference, vocab),
-            "token_tv_train_data": token_statistics.mean_position_tv(train_subset, reference, vocab)}
+    statistics = {"token_tv": token_statistics.mean_position_tv(samples, reference, vocab),
+                  "token_tv_uniform": token_statistics.mean_position_tv(uniform, reference, vocab),
+                  "token_tv_train_data": token_statistics.mean_position_tv(train_subset, reference, vocab)}
+    if self.class_classifier is not None:
+      statistics.update(
+          class_accuracy=token_classifier.accuracy(self.class_classifier, samples, labels),
+          class_accuracy_held_out=token_classifier.accuracy(self.class_classifier, reference, self.eval_tokens.labels))
+    return statistics
+
+  @functools.cached_property
+  def class_classifier(self) -> token_classifier.TokenClassifier | None:
+    """The naive Bayes classifier of the training tokens, or None when its table would not fit in memory."""
+    train, num_classes = self.train_tokens, self.model.num_classes
+    positions = int(np.prod(train.tokens.shape[1:]))
+    if not token_classifier.fits_in_memory(num_classes, positions, train.codebook_size):
+      return None
+    return token_classifier.fit(train.tokens, train.labels, num_classes, train.codebook_size)
 
   def held_out_references(self, classes: np.ndarray) -> np.ndarray:
     """The first `REFERENCE_SEQUENCES` held-out sequences of each class `[classes, k, L(, C)]`, what samples of it
@@ -207,9 +227,9 @@ class GeneratorTask:
     del step, output_dir
     loss, accuracy = self.held_out_loss(variables)
     classes = self.held_out_classes
-    samples = np.asarray(self.sample(variables, jax.random.PRNGKey(self.config.seed + 2),
-                                     np.repeat(classes, self.config.eval.samples_per_class)).tokens)
-    results = {"loss": loss, "accuracy": accuracy, **self.token_statistics(samples)}
+    labels = np.repeat(classes, self.config.eval.samples_per_class)
+    samples = np.asarray(self.sample(variables, jax.random.PRNGKey(self.config.seed + 2), labels).tokens)
+    results = {"loss": loss, "accuracy": accuracy, **self.token_statistics(samples, labels)}
     decodable = self.tokenizer is not None and jax.process_index() == 0
     return task_lib.Evaluation(results, {"samples": self.sample_grid(samples, classes)} if decodable else {})
 
@@ -234,7 +254,9 @@ class GeneratorTask:
     return (f"Step {summary['step']}: held-out masked-token loss {final['loss']:.4f} (untrained "
             f"{untrained['loss']:.4f}), accuracy {final['accuracy']:.3f}; token TV to held-out data "
             f"{final['token_tv']:.4f} (untrained {untrained['token_tv']:.4f}, uniform tokens "
-            f"{final['token_tv_uniform']:.4f}, training data {final['token_tv_train_data']:.4f}).")
+            f"{final['token_tv_uniform']:.4f}, training data {final['token_tv_train_data']:.4f})"
+            + (f"; samples of the right class {final['class_accuracy']:.3f} (held-out data "
+               f"{final['class_accuracy_held_out']:.3f})" if "class_accuracy" in final else "") + ".")
 
 
 class MaskGIT(GeneratorTask):
