@@ -3,8 +3,8 @@
 `psnr(images, reconstructions)` and `ssim(...)` take `[batch, h, w, 3]` in [-1, 1] and return `[batch]`;
 `CodebookUsage(codebook_size)` accumulates code counts over batches (`update(indices)`, `result()`: usage, dead-code
 fraction, perplexity). Submodules: `fid` (InceptionV3 features, Frechet distance), `token_curve` (quality against
-the number of tokens kept), `token_statistics` (token histograms of generated sequences), `token_classifier` (which class a
-token sequence looks like).
+the number of tokens kept), `token_statistics` (token histograms of generated sequences), `token_classifier`
+(which class a token sequence looks like).
 """
 from jaxtok.metrics.codebook import CodebookUsage
 from jaxtok.metrics.image_quality import psnr, ssim

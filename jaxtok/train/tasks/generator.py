@@ -185,9 +185,8 @@ class GeneratorTask:
                   "token_tv_uniform": token_statistics.mean_position_tv(uniform, reference, vocab),
                   "token_tv_train_data": token_statistics.mean_position_tv(train_subset, reference, vocab)}
     if self.class_classifier is not None:
-      statistics.update(
-          class_accuracy=token_classifier.accuracy(self.class_classifier, samples, labels),
-          class_accuracy_held_out=token_classifier.accuracy(self.class_classifier, reference, self.eval_tokens.labels))
+      statistics.update(class_accuracy=token_classifier.accuracy(self.class_classifier, samples, labels),
+                        class_accuracy_held_out=self.held_out_class_accuracy)
     return statistics
 
   @functools.cached_property
@@ -198,6 +197,11 @@ class GeneratorTask:
     if not token_classifier.fits_in_memory(num_classes, positions, train.codebook_size):
       return None
     return token_classifier.fit(train.tokens, train.labels, num_classes, train.codebook_size)
+
+  @functools.cached_property
+  def held_out_class_accuracy(self) -> float:
+    """`class_classifier`'s accuracy on the held-out sequences (fixed for a run: computed once)."""
+    return token_classifier.accuracy(self.class_classifier, self.eval_tokens.tokens, self.eval_tokens.labels)
 
   def held_out_references(self, classes: np.ndarray) -> np.ndarray:
     """The first `REFERENCE_SEQUENCES` held-out sequences of each class `[classes, k, L(, C)]`, what samples of it
