@@ -82,6 +82,15 @@ def constructor_fields(cls: type) -> tuple[str, ...]:
   return tuple(f.name for f in dataclasses.fields(cls) if f.init and f.name not in ("parent", "name"))
 
 
+def differences(wanted: Mapping[str, Any], found: Mapping[str, Any], prefix: str = "") -> str:
+  """"<prefix><name> <wanted> vs <found>" for each name of `wanted` whose value in `found` differs (lists and tuples
+  compare as tuples), comma-separated in sorted order; "" when none differs."""
+  def normalised(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+  return ", ".join(f"{prefix}{name} {wanted[name]!r} vs {found[name]!r}" for name in sorted(wanted)
+                   if normalised(wanted[name]) != normalised(found[name]))
+
+
 def check_known_fields(prefix: str, fields: Iterable[str], valid: Iterable[str]) -> None:
   """Raises the unknown-field error for the first of `fields` not in `valid`; `prefix` is their dotted parent."""
   valid = tuple(valid)

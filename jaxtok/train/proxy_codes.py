@@ -69,13 +69,11 @@ def restore(titok: nn.Module, image_size: int, workdir: str | pathlib.Path) -> P
   found = {"model_name": restored.config.model_name, "data.image_size": restored.config.data.image_size,
            "codebook size": getattr(vqgan, "codebook_size", None),
            "downsampling factor": getattr(vqgan, "downsampling_factor", None)}
-  differing = [name for name in wanted if wanted[name] != found[name]]
+  differing = config_validation.differences(wanted, found)
   if differing:
     raise config_validation.ConfigError(
-        f"train.proxy_codes_from = {workdir} does not fit this TiTok (wanted vs found): "
-        + ", ".join(f"{name} {wanted[name]!r} vs {found[name]!r}" for name in differing)
-        + ". The TiTok's proxy_codebook_size must be the VQGAN's codebook size and its patch_size the VQGAN's "
-        "downsampling factor.")
+        f"train.proxy_codes_from = {workdir} does not fit this TiTok (wanted vs found): {differing}. The TiTok's "
+        "proxy_codebook_size must be the VQGAN's codebook size and its patch_size the VQGAN's downsampling factor.")
 
   def encode(images: jax.Array) -> jax.Array:
     return jax.lax.stop_gradient(vqgan.apply(variables, images, method="encode")[0])

@@ -48,15 +48,11 @@ def _check_vqgan(titok: Any, vqgan_config: Any, workdir: pathlib.Path, codebook_
   wanted = {**{field: titok[field] for field in MATCHING_FIELDS}, "proxy_codebook_size": titok.proxy_codebook_size}
   found = {**{field: vqgan_config.model[name] for field, name in MATCHING_FIELDS.items()},
            "proxy_codebook_size": codebook_size}
-  differing = sorted(field for field in wanted if _normalised(wanted[field]) != _normalised(found[field]))
+  differing = config_validation.differences(wanted, found, prefix="model.")
   if differing:
     raise config_validation.ConfigError(
         f"The MaskGIT-VQGAN in {workdir} does not fit this TiTok's pixel decoder; fields that differ (TiTok value vs "
-        f"the VQGAN's): " + ", ".join(f"model.{field} {wanted[field]!r} vs {found[field]!r}" for field in differing))
-
-
-def _normalised(value: Any) -> Any:
-  return tuple(value) if isinstance(value, (list, tuple)) else value
+        f"the VQGAN's): {differing}")
 
 
 def vqgan_decoder(titok: Any, workdir: str | pathlib.Path) -> tuple[dict[str, Any], jax.Array]:

@@ -1,19 +1,14 @@
 """benchmarks/quality_cpu.py: the entries train through jaxtok.main and land in the JSON and the PNG."""
-import importlib.util
 import json
 import math
-import pathlib
 
 import pytest
 
-_PATH = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "quality_cpu.py"
+import benchmark_scripts  # pylint: disable=g-bad-import-order
 
 
 def _load():
-  spec = importlib.util.spec_from_file_location("quality_cpu", _PATH)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return benchmark_scripts.load("quality_cpu")
 
 
 def test_entries_name_existing_configs():

@@ -1,19 +1,14 @@
 """benchmarks/speculative.py's LlamaGen rows run every sampler on a tiny random LlamaGen (the path CI runs; on a
 GPU the same function times converted checkpoints)."""
-import importlib.util
-import pathlib
-
 import pytest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "speculative.py"
+import benchmark_scripts  # pylint: disable=g-bad-import-order
 
 
 @pytest.mark.slow
 def test_llamagen_rows_cover_every_sampler_with_sane_statistics():
   """The t2i path (captions, paired null captions); the c2i one differs only in its labels."""
-  spec = importlib.util.spec_from_file_location("speculative_benchmark", SCRIPT)
-  benchmark = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(benchmark)
+  benchmark = benchmark_scripts.load("speculative")
   (target, draft), captions, masks = benchmark.random_llamagen("caption")
   rows = list(benchmark.llamagen_rows(*target, draft=draft, captions=captions, caption_masks=masks,
                                       setting="sjd_t2i", batches=(2,), repeats=1))

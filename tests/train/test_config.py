@@ -157,3 +157,10 @@ def test_titok_photos_two_stages_fit_vqgan_photos():
     assert (titok.proxy_codebook_size, titok.patch_size) == (vqgan.codebook_size, vqgan.downsampling_factor)
   for titok_field, vqgan_field in warm_start.MATCHING_FIELDS.items():
     assert tuple(np.atleast_1d(titok[titok_field])) == tuple(np.atleast_1d(vqgan_config.model[vqgan_field]))
+
+
+def test_differences_name_each_differing_field_in_sorted_order():
+  wanted = {"groups": 4, "multipliers": (1, 2), "size": 32, "name": "vqgan"}
+  found = {"groups": 2, "multipliers": [1, 2], "size": 64, "name": "vqgan"}
+  assert config_validation.differences(wanted, found, prefix="model.") == "model.groups 4 vs 2, model.size 32 vs 64"
+  assert config_validation.differences(wanted, dict(wanted)) == ""
