@@ -1,6 +1,5 @@
 """benchmarks/suite.py: the --small run goes through every section's code path without grain or ml_collections, a
 section's failure or spent budget is recorded without stopping the others, and the targets are judged right."""
-import importlib.util
 import json
 import os
 import pathlib
@@ -8,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+
+from jaxtok import cli
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -99,11 +100,8 @@ def test_targets_are_judged_from_the_rows():
   assert met["sparse attention forward vs cuDNN dense at 12.5% density"] is None
 
 
-def _experiment(name: str, arg=None):
-  spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+def _experiment(name: str, arg: str = ""):
+  return cli.load_config_file(f"{REPO / 'experiments' / name}.py" + (f":{arg}" if arg else ""))
 
 
 @pytest.mark.parametrize("name", ["S-128", "B-64", "L-32"])

@@ -5,7 +5,6 @@ when lowered for cuda and the Mosaic ones for tpu; under a mesh each device's ke
 models are built from the experiment configs, the train step by `jaxtok.train` as the main job builds it.
 """
 import functools
-import importlib.util
 import pathlib
 import re
 
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 import jaxtok.kernels as sa
+from jaxtok import cli
 from jaxtok import registry
 from jaxtok import sharding
 from jaxtok.decoders import masked_sampling
@@ -35,11 +35,8 @@ _KERNEL_OF = {"cuda": "triton", "tpu": "mosaic_tpu"}
 _ATTENTION_KERNELS = ("sparse_attention_forward", "sparse_attention_dq", "sparse_attention_dkv")
 
 
-def _config(name: str, arg: str | None = None):
-  spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+def _config(name: str, arg: str = ""):
+  return cli.load_config_file(f"{EXPERIMENTS / name}.py" + (f":{arg}" if arg else ""))
 
 
 def _mesh(num_devices: int):
