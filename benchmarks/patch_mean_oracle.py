@@ -11,6 +11,7 @@ g = 1 is the mean-colour baseline. Reads the config's `data` and `eval` sections
 import argparse
 import json
 
+import einops
 import jax
 import numpy as np
 
@@ -41,23 +42,26 @@ def cell_means(images: np.ndarray, grid: int) -> np.ndarray:
   size = images.shape[1]
   if size % grid:
     raise ValueError(f"Each grid must divide the image size {size}, got grid={grid}.")
-  cell = size // grid
-  return images.reshape(len(images), grid, cell, grid, cell, 3).mean(axis=(2, 4))
+  return einops.reduce(images, "n (g h) (k w) c -> n g k c", "mean", g=grid, k=grid)
 
 
 def painted(means: np.ndarray, size: int, upsampling: str) -> np.ndarray:
   """Cell means `[n, g, g, 3]` -> images `[n, size, size, 3]`, upsampled nearest (flat cells) or bilinear."""
   if upsampling == "nearest":
     cell = size // means.shape[1]
-    return np.repeat(np.repeat(means, cell, axis=1), cell, axis=2)
+    return einops.repeat(means, "n g k c -> n (g h) (k w) c", h=cell, w=cell)
   return np.asarray(jax.image.resize(means, (len(means), size, size, 3), "bilinear"))
 
 
 def oracle_psnr(images: np.ndarray, grids: list[int]) -> dict[str, dict[str, float]]:
   """{f"{g}x{g}": {upsampling: mean PSNR over the images}} for every grid."""
-  return {f"{grid}x{grid}": {upsampling: float(np.mean(image_quality.psnr(
-      images, painted(cell_means(images, grid), images.shape[1], upsampling)))) for upsampling in UPSAMPLINGS}
-          for grid in grids}
+  results = {}
+  for grid in grids:
+    means = cell_means(images, grid)
+    results[f"{grid}x{grid}"] = {
+        upsampling: float(np.mean(image_quality.psnr(images, painted(means, images.shape[1], upsampling))))
+        for upsampling in UPSAMPLINGS}
+  return results
 
 
 def main(argv: list[str] | None = None) -> None:
