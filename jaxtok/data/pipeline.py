@@ -19,6 +19,12 @@ from jaxtok.data import transforms
 
 SOURCE_NAMES = ("photos", "image_folder", "array_record", "tfds")
 
+# Reading ahead in grain's thread pool (its defaults: 16 threads, a 500-element buffer) pays where a read waits on a
+# file. For images already decoded in memory (and for token arrays) it only adds GIL contention and a scan of the whole
+# buffer per element: on 2 CPU cores the quickstart trained at 14.5 steps/s with it and 16.7 without, on the same
+# batches (jax's asynchronous dispatch still overlaps cutting the next batch with the running step).
+IN_MEMORY_READ_OPTIONS = grain.ReadOptions(num_threads=0, prefetch_buffer_size=0)
+
 
 @dataclasses.dataclass(frozen=True)
 class CropOptions:
@@ -118,12 +124,17 @@ def _shard(source, shard_index: int, shard_count: int) -> grain.MapDataset:
   return grain.MapDataset.source(_ReadableShard(source, shard_index, shard_count))
 
 
+def read_options(source) -> grain.ReadOptions:
+  """How grain reads `source`: on demand in the calling thread when it is in memory, else grain's read-ahead."""
+  return IN_MEMORY_READ_OPTIONS if isinstance(source, sources.InMemoryImageSource) else grain.ReadOptions()
+
+
 def train_dataset(source, options: CropOptions, *, batch_size: int, seed: int, shard_index: int = 0,
                   shard_count: int = 1, worker_count: int = 0) -> grain.IterDataset:
   """An endless stream of `batch_size` random crops; each host (shard) reads a disjoint part of the source."""
   dataset = shuffle.EpochShuffle(_shard(source, shard_index, shard_count), seed)
   dataset = dataset.random_map(functools.partial(_crop_example, options=options, flip=options.random_flip), seed=seed)
-  stream = dataset.to_iter_dataset().batch(batch_size, drop_remainder=True)
+  stream = dataset.to_iter_dataset(read_options(source)).batch(batch_size, drop_remainder=True)
   if worker_count > 0:
     stream = stream.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
   return stream
@@ -151,7 +162,7 @@ def eval_dataset(source, options: CropOptions, *, num_images: int, batch_size: i
     dataset = dataset.repeat(None, reseed_each_epoch=True)
   dataset = dataset.random_map(functools.partial(_crop_example, options=options, flip=False, center=crop == "center"),
                                seed=seed)
-  readable = grain_experimental.LimitIterDataset(dataset.to_iter_dataset(), count=num_images)
+  readable = grain_experimental.LimitIterDataset(dataset.to_iter_dataset(read_options(source)), count=num_images)
   return readable.batch(batch_size, drop_remainder=False)
 
 

@@ -133,4 +133,5 @@ def token_batches(token_set: TokenSet, *, batch_size: int, seed: int, shard_inde
     raise ValueError(f"A batch of {batch_size} per host x {shard_count} hosts needs at least that many sequences, "
                      f"got {len(token_set.tokens)}.")
   dataset = grain.MapDataset.source(_TokenSource(token_set))[shard_index::shard_count]
-  return iter(dataset.shuffle(seed=seed).repeat().to_iter_dataset().batch(batch_size, drop_remainder=True))
+  stream = dataset.shuffle(seed=seed).repeat().to_iter_dataset(pipeline.IN_MEMORY_READ_OPTIONS)
+  return iter(stream.batch(batch_size, drop_remainder=True))

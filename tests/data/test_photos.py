@@ -4,6 +4,7 @@ import pytest
 
 from jaxtok import data
 from jaxtok.data import photos
+from jaxtok.data import pipeline
 
 
 def test_every_photo_is_a_colour_image_in_an_installed_wheel():
@@ -56,6 +57,33 @@ def test_train_stream_is_deterministic_and_varies_across_epochs(train_source):
   np.testing.assert_array_equal(run_a[1], run_b[1])
   assert not np.array_equal(run_a[0], run_a[1]), "each epoch must re-crop"
   assert not np.array_equal(run_a[0], first_batches(1, 1)[0]), "the seed must matter"
+
+
+class _FileLikeSource:
+  """The photos behind a source type the pipeline does not know to be in memory: read ahead by grain's threads."""
+
+  def __init__(self, source):
+    self._source = source
+
+  def __len__(self):
+    return len(self._source)
+
+  def __getitem__(self, index):
+    return self._source[index]
+
+
+def test_in_memory_photos_are_read_on_demand_into_the_same_batches_as_read_ahead(train_source):
+  assert pipeline.read_options(train_source) == pipeline.IN_MEMORY_READ_OPTIONS
+  assert pipeline.read_options(_FileLikeSource(train_source)).num_threads > 0
+  options = data.CropOptions(32, 0.2, 0.6, random_flip=True)
+  on_demand = iter(data.train_dataset(train_source, options, batch_size=8, seed=3))
+  read_ahead = iter(data.train_dataset(_FileLikeSource(train_source), options, batch_size=8, seed=3))
+  for _ in range(3):
+    np.testing.assert_array_equal(next(on_demand)["image"], next(read_ahead)["image"])
+  evaluation = [data.eval_dataset(source, options, num_images=12, batch_size=8, seed=0)
+                for source in (train_source, _FileLikeSource(train_source))]
+  for batch, same in zip(*evaluation, strict=True):
+    np.testing.assert_array_equal(batch["image"], same["image"])
 
 
 def test_eval_crops_are_fixed_and_come_from_eval_photos_only():
