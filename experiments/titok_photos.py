@@ -27,7 +27,8 @@ the 2-core box):
 - What holds it (seventh round, on a box where the default gives 18.23 dB): neither bits (nearly continuous tokens,
   768 bits: 18.57 dB; 64 tokens x 5 bits: 18.34 dB) nor size (width 256, depth 4, 5x the compute: 18.42 dB) nor the
   learning rate (2e-3: 18.05 dB, 4e-3: 17.56 dB). Steps do: 8000 of them (1781 s) reach 20.26 dB, +3.64 dB over
-  the baseline but still 0.29 dB under the VQGAN at 1000, levelling off (+0.05 dB in the last 1000).
+  the baseline but still 0.29 dB under the VQGAN at 1000, levelling off (+0.05 dB in the last 1000). Width 256 for
+  3000 steps (eighth round, 1742 s): 19.81 dB.
 - `:flex` (466 s on a slower box, where the fixed TiTok gives 18.11 dB): PSNR from the first k = 1, 2, 4, 8, 16, 32
   tokens is 15.41, 15.82, 16.57, 17.51, 18.06, 18.12 dB, codebook usage 16%. Seeds 1 and 2 give 18.28 and 18.51 dB
   at k = 32 (fixed model 17.89 and 18.24). It is non-decreasing and at or above the fixed model at k = 32 at every
